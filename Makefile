@@ -1,0 +1,59 @@
+# S4 — every target installs what it needs first, so a fresh Debian machine needs only `make`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := .make
+DEMO_HOME ?= .demo-home
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd ghostscript unpaper \
+	pngquant poppler-utils qpdf fonts-dejavu-core
+# Binaries that prove the system packages are present (skip apt-get when they are).
+SYSTEM_BINARIES := tesseract gs unpaper pngquant pdftoppm qpdf
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install system demo test bench lint clean
+
+help:
+	@echo "make demo   install everything, then run the pipeline on samples/"
+	@echo "make test   install everything, then run the test suite"
+	@echo "make bench  S4 against plain ocrmypdf on the same pages"
+	@echo "make lint   ruff"
+
+system: $(STAMP)/system
+$(STAMP)/system:
+	@mkdir -p $(STAMP)
+	@missing=0; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing=1; done; \
+	[ -f /usr/share/tesseract-ocr/5/tessdata/osd.traineddata ] || missing=1; \
+	if [ $$missing = 1 ]; then \
+		echo "Installing system packages: $(SYSTEM_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); \
+	else echo "System packages present."; fi
+	@touch $@
+
+install: system $(STAMP)/venv
+$(STAMP)/venv: pyproject.toml setup.py
+	@mkdir -p $(STAMP)
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+demo: install
+	@rm -rf $(DEMO_HOME)
+	$(BIN)/s4 --home $(DEMO_HOME) init
+	$(BIN)/s4 --home $(DEMO_HOME) run --batch demo-box-001 samples/scans
+	$(BIN)/s4 --home $(DEMO_HOME) status
+
+test: install
+	$(BIN)/ruff check s4 tests samples bench
+	OMP_THREAD_LIMIT=1 $(BIN)/python -m pytest -q -ra
+
+bench: install
+	$(BIN)/python bench/bench.py
+
+lint: install
+	$(BIN)/ruff check s4 tests samples bench
+
+clean:
+	rm -rf $(VENV) $(STAMP) $(DEMO_HOME) .bench build *.egg-info

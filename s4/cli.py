@@ -1,0 +1,508 @@
+"""The ``s4`` command line. Every command has ``--help`` with an example.
+
+Exit status (scripts may rely on these):
+
+\b
+  0  everything asked for succeeded
+  1  the work finished, but some documents were quarantined (see the summary)
+  2  usage, settings, pipeline or schedule error (the message names file, line and field)
+  3  environment problem: disk full, read-only or unwritable folder, home in use
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from s4 import __version__
+from s4 import db as store_db
+from s4.config import ConfigError, Home
+from s4.home import initialise
+from s4.pipeline import HomeLock, Line, S4Error, install_stop_handlers
+
+EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+console = Console(stderr=True)
+out = Console()
+
+EXPORT_FIELDS = [
+    "id", "batch", "source_name", "sha256", "pages", "state", "quarantine_reason",
+    "duplicate_of", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "pipeline", "media_type",
+    "created_at", "updated_at", "output_pdf",
+]
+
+
+def setup_logging(home: Home | None, verbose: bool) -> None:
+    root = logging.getLogger("s4")
+    root.handlers.clear()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handler = RichHandler(console=console, show_path=False, markup=False,
+                          level=logging.DEBUG if verbose else logging.WARNING)
+    root.addHandler(handler)
+    if home is not None and (home.root / "logs").is_dir():
+        file_handler = logging.FileHandler(home.root / "logs" / "s4.log", encoding="utf-8")
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        file_handler.setLevel(logging.INFO)
+        root.addHandler(file_handler)
+
+
+class Context:
+    def __init__(self, home: Home, verbose: bool):
+        self.home = home
+        self.verbose = verbose
+
+    def require_home(self) -> Home:
+        if not self.home.exists():
+            raise click.UsageError(
+                f"{self.home.root} is not an S4 home. "
+                f"Create it with: s4 --home {self.home.root} init"
+            )
+        return self.home
+
+    def database(self):
+        home = self.require_home()
+        database = store_db.connect(home.database)
+        store_db.migrate(database)
+        return database
+
+
+def fail(message: str, code: int) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", "home_path", envvar="S4_HOME", type=click.Path(file_okay=False),
+              help="S4 home directory (default: $S4_HOME, else ~/s4).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step, not just problems.")
+@click.version_option(__version__, prog_name="s4")
+@click.pass_context
+def cli(ctx: click.Context, home_path: str | None, verbose: bool) -> None:
+    """S4 — Scan it, Scrap it, Store it.
+
+    Turns scanned council records into searchable PDF/A, files them under the retention
+    schedule, and keeps an audit trail from scan to the paper's destruction.
+
+    \b
+    Example:
+      s4 --home /srv/s4 init
+      s4 --home /srv/s4 run --batch box-0042 /scans/box-0042
+      s4 --home /srv/s4 status
+
+    \b
+    Exit status: 0 success; 1 some documents quarantined; 2 usage or configuration
+    error; 3 environment problem (disk full, unwritable folder, home in use).
+    """
+    home = Home.locate(home_path)
+    setup_logging(home if home.exists() else None, verbose)
+    ctx.obj = Context(home, verbose)
+
+
+# --------------------------------------------------------------------------- init
+
+
+@cli.command()
+@click.pass_obj
+def init(obj: Context) -> None:
+    """Create the S4 home: settings, folders, database, editable pipelines and schedules.
+
+    Safe to run again: it only adds what is missing and never overwrites an edited file.
+
+    \b
+    Example:
+      s4 --home /srv/s4 init
+    """
+    try:
+        created = initialise(obj.home)
+    except OSError as exc:
+        fail(f"cannot create {obj.home.root}: {exc.strerror}", EXIT_ENVIRONMENT)
+    if created:
+        out.print(f"Initialised S4 home [bold]{obj.home.root}[/]")
+        for item in created:
+            out.print(f"  created {item}", highlight=False)
+    else:
+        out.print(f"S4 home {obj.home.root} is already complete; nothing changed.")
+    out.print(f"Next: drop scans into {obj.home.inbox} and run `s4 watch`, or `s4 run PATH`.",
+              highlight=False)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _open_line(obj: Context, progress=None) -> Line:
+    home = obj.require_home()
+    try:
+        return Line(home, store_db.default_actor(), progress=progress)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--pipeline", "pipeline_name", help="Pipeline (batch class) to use.")
+@click.option("--batch", "batch_id", help="Batch id (default: run-YYYYMMDD-HHMMSS).")
+@click.option("--box", help="Box of paper these scans came from (default: the batch id).")
+@click.pass_obj
+def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_id: str | None,
+        box: str | None) -> None:
+    """Process files and folders now, as one batch, then print a summary.
+
+    The files are copied in; the originals are left where they are.
+
+    \b
+    Example:
+      s4 run --batch box-0042 /scans/box-0042
+      s4 run --pipeline default scan_0001.pdf scan_0002.tif
+
+    Exit status 0 when every document succeeded, 1 when some were quarantined (the batch
+    still completes), 2 for usage or configuration errors, 3 for environment problems.
+    """
+    batch_id = batch_id or f"run-{datetime.now():%Y%m%d-%H%M%S}"
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[pages]} pages"), TimeElapsedColumn(), console=console,
+        transient=True,
+    )
+    task = progress.add_task("documents", total=None, pages=0)
+    counts = {"pages": 0}
+
+    def on_progress(event: str, data: dict[str, Any]) -> None:
+        if event == "files":
+            progress.update(task, total=data["count"])
+        elif event == "claimed" and data["state"] != store_db.RECEIVED:
+            progress.advance(task)
+        elif event in ("processed", "quarantined"):
+            counts["pages"] += data.get("pages", 0)
+            progress.update(task, advance=1, pages=counts["pages"])
+
+    line = _open_line(obj, on_progress)
+    pipeline_name = pipeline_name or line.settings.s4.default_pipeline
+    try:
+        with HomeLock(obj.home):
+            install_stop_handlers(line)
+            with progress:
+                report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except S4Error as exc:
+        fail(str(exc), EXIT_ENVIRONMENT)
+    finally:
+        line.close()
+    database = obj.database()
+    docs = [store_db.get_document(database, doc_id) for doc_id in report.documents]
+    sys.exit(_print_batch_summary(batch_id, docs, report.seconds))
+
+
+def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int:
+    by_state: dict[str, list[dict]] = {}
+    for doc in docs:
+        by_state.setdefault(doc["state"], []).append(doc)
+    processed = by_state.get(store_db.PROCESSED, [])
+    quarantined = by_state.get(store_db.QUARANTINED, [])
+    pages = sum(doc["pages"] or 0 for doc in processed)
+    rate = pages / (seconds / 60) if seconds > 0 else 0.0
+    unfinished = sum(len(v) for k, v in by_state.items() if k in store_db.UNFINISHED_STATES)
+    table = Table(title=f"Batch {batch_id}", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", justify="right")
+    for label, value in (
+        ("documents", len(docs)), ("pages", pages), ("succeeded", len(processed)),
+        ("duplicates (not processed again)", len(by_state.get(store_db.DUPLICATE, []))),
+        ("quarantined", len(quarantined)), ("unfinished", unfinished),
+        ("elapsed", f"{seconds:.1f} s"), ("pages/minute", f"{rate:.1f}"),
+    ):
+        table.add_row(label, str(value))
+    out.print(table)
+    flagged = [d for d in processed if d["flagged_pages"]]
+    if flagged:
+        out.print(f"{len(flagged)} document(s) have low-confidence pages to check: "
+                  + ", ".join(f"{d['id']} (pages {d['flagged_pages']})" for d in flagged),
+                  highlight=False)
+    if quarantined:
+        reasons = Table(title="Quarantined", title_justify="left", expand=False)
+        reasons.add_column("document", no_wrap=True)
+        reasons.add_column("file", overflow="fold")
+        reasons.add_column("reason", overflow="fold")
+        for doc in quarantined:
+            reasons.add_row(doc["id"], doc["source_name"], doc["quarantine_reason"])
+        out.print(reasons)
+        out.print("Fix the files in quarantine/ and run `s4 retry DOC`, or rescan them.")
+        return EXIT_QUARANTINED
+    if unfinished:
+        out.print("Stopped before every document finished; run the same command again to "
+                  "finish them.")
+        return EXIT_QUARANTINED
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- watch
+
+
+@cli.command()
+@click.option("--pipeline", "pipeline_name", help="Pipeline (batch class) for new files.")
+@click.option("--poll", type=float, default=None, metavar="SECONDS",
+              help="Poll the inbox every SECONDS instead of using file-system events "
+                   "(needed on SMB/NFS shares).")
+@click.pass_obj
+def watch(obj: Context, pipeline_name: str | None, poll: float | None) -> None:
+    """Watch the inbox and process every scan that lands in it, until stopped.
+
+    A sub-folder of the inbox is a batch (and box) named after the folder. A file is taken
+    only once it has stopped changing. Ctrl-C or SIGTERM stops cleanly; documents being
+    OCRed are picked up again at the next start.
+
+    \b
+    Example:
+      s4 watch
+      s4 watch --pipeline default --poll 5     # inbox on a network share
+    """
+    line = _open_line(obj)
+    if poll is not None:
+        line.settings.ingest.poll_interval_seconds = poll
+    pipeline_name = pipeline_name or line.settings.s4.default_pipeline
+    try:
+        with HomeLock(obj.home):
+            install_stop_handlers(line)
+            console.print(f"Watching {obj.home.inbox} — Ctrl-C to stop.", highlight=False)
+            line.watch(pipeline_name, poll=True if poll is not None else None,
+                       ready=lambda: logging.getLogger("s4").info("ready"))
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except S4Error as exc:
+        fail(str(exc), EXIT_ENVIRONMENT)
+    finally:
+        line.close()
+    console.print("Stopped.")
+
+
+# --------------------------------------------------------------------------- status / show
+
+
+@cli.command()
+@click.argument("batch", required=False)
+@click.pass_obj
+def status(obj: Context, batch: str | None) -> None:
+    """Batches with document counts per state; with BATCH, its documents.
+
+    \b
+    Example:
+      s4 status
+      s4 status box-0042
+    """
+    database = obj.database()
+    if batch:
+        if store_db.get_batch(database, batch) is None:
+            fail(f"no batch {batch!r}; `s4 status` lists them", EXIT_USAGE)
+        table = Table(title=f"Batch {batch}", title_justify="left")
+        for column in ("doc", "pos", "file", "state", "pages", "conf", "note"):
+            table.add_column(column, overflow="fold")
+        for doc in store_db.documents(database, batch):
+            note = doc["quarantine_reason"] or (f"duplicate of {doc['duplicate_of']}"
+                                                if doc["duplicate_of"] else "")
+            if doc["flagged_pages"]:
+                note = f"check pages {doc['flagged_pages']}"
+            table.add_row(doc["id"], str(doc["position"] or ""), doc["source_name"], doc["state"],
+                          str(doc["pages"] or ""), _num(doc["ocr_conf_mean"]), note)
+        out.print(table)
+        return
+    rows = store_db.batch_counts(database)
+    states = sorted({r["state"] for r in rows if r["state"]})
+    table = Table(title="Batches", title_justify="left")
+    table.add_column("batch", overflow="fold")
+    table.add_column("pipeline")
+    table.add_column("docs", justify="right")
+    table.add_column("pages", justify="right")
+    for state in states:
+        table.add_column(state, justify="right")
+    summary: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = summary.setdefault(row["batch"], {"pipeline": row["pipeline"], "docs": 0,
+                                                  "pages": 0})
+        if row["state"]:
+            entry[row["state"]] = row["n"]
+            entry["docs"] += row["n"]
+            entry["pages"] += row["pages"]
+    for batch_id, entry in summary.items():
+        table.add_row(batch_id, entry["pipeline"], str(entry["docs"]), str(entry["pages"]),
+                      *(str(entry.get(state, 0)) for state in states))
+    out.print(table if summary else "No batches yet.")
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
+def _doc_id_or_fail(text: str) -> str:
+    try:
+        return store_db.normalise_doc_id(text)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+@cli.command()
+@click.argument("doc")
+@click.pass_obj
+def show(obj: Context, doc: str) -> None:
+    """One document: where it came from, its pages and confidence, files, and history.
+
+    \b
+    Example:
+      s4 show D000012
+    """
+    database = obj.database()
+    doc_id = _doc_id_or_fail(doc)
+    record = store_db.get_document(database, doc_id)
+    if record is None:
+        fail(f"no document {doc_id}", EXIT_USAGE)
+    details = Table.grid(padding=(0, 2))
+    details.add_column(style="bold")
+    details.add_column(overflow="fold")
+    for key in ("id", "batch_id", "box", "position", "source_name", "sha256", "media_type",
+                "pipeline", "state", "quarantine_reason", "quarantine_path", "duplicate_of",
+                "pages", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "output_pdf",
+                "text_path", "created_at", "updated_at"):
+        if record.get(key) not in (None, ""):
+            details.add_row(key, str(record[key]))
+    out.print(details)
+    pages = store_db.pages_of(database, doc_id)
+    if pages:
+        table = Table(title="Pages", title_justify="left")
+        for column in ("page", "confidence", "words", "turned", "OCR", "flag", "starts"):
+            table.add_column(column, overflow="ellipsis")
+        for page in pages:
+            table.add_row(str(page["page_no"]), _num(page["confidence"]), str(page["words"]),
+                          f"{page['rotation']}°" if page["rotation"] else "",
+                          "skipped (has text)" if page["ocr_skipped"] else "yes",
+                          "check" if page["flagged"] else "",
+                          " ".join(page["text"].split())[:40])
+        out.print(table)
+    events = Table(title="History", title_justify="left")
+    for column in ("#", "at", "actor", "action", "details"):
+        events.add_column(column, overflow="fold")
+    for event in store_db.events_for(database, doc_id):
+        events.add_row(str(event["seq"]), event["at"], event["actor"], event["action"],
+                       json.dumps(event["details"], ensure_ascii=False)[:120])
+    out.print(events)
+
+
+# --------------------------------------------------------------------------- retry
+
+
+@cli.command()
+@click.argument("docs", nargs=-1)
+@click.option("--all-quarantined", is_flag=True, help="Retry every quarantined document.")
+@click.pass_obj
+def retry(obj: Context, docs: tuple[str, ...], all_quarantined: bool) -> None:
+    """Process quarantined documents again (after fixing or replacing their file).
+
+    The file in quarantine/DOC/ is taken as it is now, so a corrected copy saved there
+    under the same name is what gets processed.
+
+    \b
+    Example:
+      s4 retry D000012 D000013
+      s4 retry --all-quarantined
+    """
+    if not docs and not all_quarantined:
+        raise click.UsageError("name documents to retry, or use --all-quarantined")
+    line = _open_line(obj)
+    try:
+        with HomeLock(obj.home):
+            install_stop_handlers(line)
+            line.recover()
+            targets = [d["id"] for d in store_db.documents_in_states(
+                line.db, (store_db.QUARANTINED,))] if all_quarantined else \
+                [_doc_id_or_fail(d) for d in docs]
+            for doc_id in targets:
+                try:
+                    line.retry(doc_id)
+                except (KeyError, ValueError) as exc:
+                    fail(str(exc).strip("'\""), EXIT_USAGE)
+            with console.status(f"Processing {len(targets)} document(s)…"):
+                line.drain()
+    except S4Error as exc:
+        fail(str(exc), EXIT_ENVIRONMENT)
+    finally:
+        line.close()
+    database = obj.database()
+    results = [store_db.get_document(database, doc_id) for doc_id in targets]
+    for doc in results:
+        note = doc["quarantine_reason"] or ""
+        out.print(f"{doc['id']} {doc['source_name']}: {doc['state']} {note}", highlight=False)
+    sys.exit(EXIT_QUARANTINED if any(d["state"] == store_db.QUARANTINED for d in results)
+             else EXIT_OK)
+
+
+# --------------------------------------------------------------------------- export
+
+
+@cli.group()
+def export() -> None:
+    """Machine-readable exports for auditors and scripts (field names are stable)."""
+
+
+@export.command("documents")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv",
+              show_default=True)
+@click.option("--batch", help="Only this batch.")
+@click.option("--with-text", is_flag=True,
+              help="Add a `text` field: the OCR text, pages separated by form feeds.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of standard output.")
+@click.pass_obj
+def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
+                     output: Path | None) -> None:
+    """One row per document.
+
+    \b
+    Fields: id, batch, source_name, sha256, pages, state, quarantine_reason,
+    duplicate_of, ocr_conf_mean, ocr_conf_min, flagged_pages, pipeline, media_type,
+    created_at, updated_at, output_pdf (and text with --with-text).
+
+    \b
+    Example:
+      s4 export documents --format csv --batch box-0042 -o box-0042.csv
+      s4 export documents --format jsonl --with-text | jq .
+    """
+    database = obj.database()
+    fields = EXPORT_FIELDS + (["text"] if with_text else [])
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore") \
+            if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        for row in store_db.export_rows(database, batch, with_text):
+            row["batch"] = row["batch_id"]
+            record = {name: row.get(name) for name in fields}
+            if writer:
+                writer.writerow(record)
+            else:
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            stream.close()
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=True)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""All of S4's SQL. Stages call the named functions here; nothing else writes SQL.
+
+One SQLite database (WAL mode) per S4 home. Only the pipeline's main process writes;
+OCR workers never touch the database. Every state change is written together with its
+audit event in one transaction, so the trail can never disagree with the state.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from s4.events import GENESIS_HASH, canonical_json, entry_hash
+
+SCHEMA_VERSION = 1
+
+# Document states. Later stages extend the flow after "processed".
+RECEIVED = "received"  # claimed and registered, waiting for OCR
+OCR = "ocr"  # handed to an OCR worker
+PROCESSED = "processed"  # searchable PDF/A and text produced
+QUARANTINED = "quarantined"  # bad input, with a reason a person can act on
+DUPLICATE = "duplicate"  # same SHA-256 as an earlier record; not processed again
+UNFINISHED_STATES = (RECEIVED, OCR)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    box TEXT,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS documents (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    box TEXT,
+    position INTEGER,
+    source_name TEXT NOT NULL,
+    source_path TEXT NOT NULL,
+    source_size INTEGER NOT NULL,
+    source_mtime REAL NOT NULL,
+    sha256 TEXT NOT NULL,
+    media_type TEXT,
+    pipeline TEXT NOT NULL,
+    state TEXT NOT NULL,
+    quarantine_reason TEXT,
+    quarantine_path TEXT,
+    duplicate_of TEXT,
+    work_dir TEXT,
+    original_path TEXT,
+    output_pdf TEXT,
+    text_path TEXT,
+    pages INTEGER,
+    ocr_conf_mean REAL,
+    ocr_conf_min REAL,
+    flagged_pages TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    inbox_cleared INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_sha256 ON documents(sha256);
+CREATE INDEX IF NOT EXISTS documents_state ON documents(state);
+CREATE INDEX IF NOT EXISTS documents_batch ON documents(batch_id);
+
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    page_no INTEGER NOT NULL,
+    confidence REAL,
+    words INTEGER NOT NULL DEFAULT 0,
+    rotation INTEGER NOT NULL DEFAULT 0,
+    ocr_skipped INTEGER NOT NULL DEFAULT 0,
+    flagged INTEGER NOT NULL DEFAULT 0,
+    text TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (doc_id, page_no)
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
+
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: DELETE refused'); END;
+"""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def doc_label(seq: int) -> str:
+    return f"D{seq:06d}"
+
+
+def normalise_doc_id(text: str) -> str:
+    """Accept ``D000012``, ``d12`` or ``12`` and return the canonical ``D000012``."""
+    digits = text.strip().upper().removeprefix("D")
+    if not digits.isdigit():
+        raise ValueError(f"{text!r} is not a document id (expected e.g. D000012)")
+    return doc_label(int(digits))
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    db = sqlite_utils.Database(conn)
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Create what is missing. Every statement is idempotent (IF NOT EXISTS)."""
+    db.conn.executescript(_SCHEMA)
+    db.conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT: one writer at a time, all-or-nothing."""
+    conn = db.conn
+    if conn.in_transaction:  # nested use joins the outer transaction
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    return dict(row) if row is not None else None
+
+
+# --------------------------------------------------------------------------- events
+
+
+def append_event(
+    db: sqlite_utils.Database, actor: str, action: str, subject: str, details: dict | None = None
+) -> dict[str, Any]:
+    """Append one audit entry, chained to the last. Call inside a transaction."""
+    conn = db.conn
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq = (last["seq"] + 1) if last else 1
+    prev_hash = last["hash"] if last else GENESIS_HASH
+    at = now()
+    details_text = canonical_json(details or {})
+    digest = entry_hash(prev_hash, seq, at, actor, action, subject, details_text)
+    conn.execute(
+        "INSERT INTO events (seq, at, actor, action, subject, details, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, at, actor, action, subject, details_text, prev_hash, digest),
+    )
+    return {"seq": seq, "hash": digest}
+
+
+def iter_events(db: sqlite_utils.Database) -> Iterator[dict[str, Any]]:
+    for row in db.conn.execute("SELECT * FROM events ORDER BY rowid"):
+        yield dict(row)
+
+
+def events_for(db: sqlite_utils.Database, subject: str) -> list[dict[str, Any]]:
+    rows = db.conn.execute(
+        "SELECT * FROM events WHERE subject = ? ORDER BY seq", (subject,)
+    ).fetchall()
+    return [dict(row) | {"details": json.loads(row["details"])} for row in rows]
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def ensure_batch(
+    db: sqlite_utils.Database, batch_id: str, pipeline: str, box: str | None, source: str,
+    actor: str,
+) -> dict[str, Any]:
+    with transaction(db) as conn:
+        existing = conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        if existing:
+            return dict(existing)
+        conn.execute(
+            "INSERT INTO batches (id, pipeline, box, source, created_at, actor)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (batch_id, pipeline, box, source, now(), actor),
+        )
+        append_event(db, actor, "batch.opened", f"batch:{batch_id}",
+                     {"pipeline": pipeline, "box": box, "source": source})
+        return dict(conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone())
+
+
+def get_batch(db: sqlite_utils.Database, batch_id: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone())
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def next_doc_id(db: sqlite_utils.Database) -> str:
+    row = db.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM documents").fetchone()
+    return doc_label(row["n"])
+
+
+def next_position(db: sqlite_utils.Database, batch_id: str) -> int:
+    row = db.conn.execute(
+        "SELECT COALESCE(MAX(position), 0) + 1 AS n FROM documents WHERE batch_id = ?",
+        (batch_id,),
+    ).fetchone()
+    return row["n"]
+
+
+def insert_document(db: sqlite_utils.Database, actor: str, fields: dict[str, Any]) -> str:
+    """Register a claimed file (state received or duplicate) and its event. In a transaction."""
+    doc_id = fields["id"]
+    stamp = now()
+    record = {"created_at": stamp, "updated_at": stamp, **fields}
+    columns = ", ".join(record)
+    marks = ", ".join("?" for _ in record)
+    db.conn.execute(f"INSERT INTO documents ({columns}) VALUES ({marks})", tuple(record.values()))
+    details = {
+        "batch": record["batch_id"], "source_name": record["source_name"],
+        "sha256": record["sha256"], "size": record["source_size"],
+        "state": record["state"],
+    }
+    if record.get("duplicate_of"):
+        details["duplicate_of"] = record["duplicate_of"]
+    action = "document.duplicate" if record["state"] == DUPLICATE else "document.received"
+    append_event(db, actor, action, doc_id, details)
+    return doc_id
+
+
+def get_document(db: sqlite_utils.Database, doc_id: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone())
+
+
+def find_original_by_sha256(db: sqlite_utils.Database, sha256: str) -> dict[str, Any] | None:
+    """The record that owns this content (duplicates point at it)."""
+    return _row(db.conn.execute(
+        "SELECT * FROM documents WHERE sha256 = ? AND state != ? ORDER BY seq LIMIT 1",
+        (sha256, DUPLICATE),
+    ).fetchone())
+
+
+def find_uncleared_claim(
+    db: sqlite_utils.Database, source_path: str, sha256: str
+) -> dict[str, Any] | None:
+    """A claim committed before a crash whose inbox file was not yet removed."""
+    return _row(db.conn.execute(
+        "SELECT * FROM documents WHERE source_path = ? AND sha256 = ? AND inbox_cleared = 0"
+        " ORDER BY seq DESC LIMIT 1",
+        (source_path, sha256),
+    ).fetchone())
+
+
+def mark_inbox_cleared(db: sqlite_utils.Database, doc_id: str) -> None:
+    with transaction(db) as conn:
+        conn.execute("UPDATE documents SET inbox_cleared = 1, updated_at = ? WHERE id = ?",
+                     (now(), doc_id))
+
+
+def documents_in_states(
+    db: sqlite_utils.Database, states: tuple[str, ...], batch_id: str | None = None
+) -> list[dict[str, Any]]:
+    marks = ", ".join("?" for _ in states)
+    sql = f"SELECT * FROM documents WHERE state IN ({marks})"
+    params: list[Any] = list(states)
+    if batch_id:
+        sql += " AND batch_id = ?"
+        params.append(batch_id)
+    return [dict(r) for r in db.conn.execute(sql + " ORDER BY seq", params)]
+
+
+def documents(db: sqlite_utils.Database, batch_id: str | None = None) -> list[dict[str, Any]]:
+    if batch_id:
+        rows = db.conn.execute("SELECT * FROM documents WHERE batch_id = ? ORDER BY seq",
+                               (batch_id,))
+    else:
+        rows = db.conn.execute("SELECT * FROM documents ORDER BY seq")
+    return [dict(r) for r in rows]
+
+
+def known_work_dirs(db: sqlite_utils.Database) -> set[str]:
+    rows = db.conn.execute("SELECT work_dir FROM documents WHERE work_dir IS NOT NULL")
+    return {row["work_dir"] for row in rows}
+
+
+def update_document(
+    db: sqlite_utils.Database, doc_id: str, actor: str, action: str,
+    details: dict[str, Any] | None = None, **fields: Any,
+) -> None:
+    """Change a document's columns and log why, in one transaction."""
+    with transaction(db) as conn:
+        fields["updated_at"] = now()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        cursor = conn.execute(f"UPDATE documents SET {assignments} WHERE id = ?",
+                              (*fields.values(), doc_id))
+        if cursor.rowcount != 1:
+            raise KeyError(f"no document {doc_id}")
+        append_event(db, actor, action, doc_id, details or {})
+
+
+def record_ocr_result(
+    db: sqlite_utils.Database, doc_id: str, actor: str, pages: list[dict[str, Any]],
+    fields: dict[str, Any], details: dict[str, Any],
+) -> None:
+    """Store per-page results and the document's new state together."""
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
+        conn.executemany(
+            "INSERT INTO pages (doc_id, page_no, confidence, words, rotation, ocr_skipped,"
+            " flagged, text) VALUES (:doc_id, :page_no, :confidence, :words, :rotation,"
+            " :ocr_skipped, :flagged, :text)",
+            [{"doc_id": doc_id, **page} for page in pages],
+        )
+        update_document(db, doc_id, actor, "document.ocr_completed", details, **fields)
+
+
+def pages_of(db: sqlite_utils.Database, doc_id: str) -> list[dict[str, Any]]:
+    rows = db.conn.execute("SELECT * FROM pages WHERE doc_id = ? ORDER BY page_no", (doc_id,))
+    return [dict(r) for r in rows]
+
+
+def batch_counts(db: sqlite_utils.Database, batch_id: str | None = None) -> list[dict[str, Any]]:
+    """Per batch: documents, pages and a count per state."""
+    sql = (
+        "SELECT b.id AS batch, b.pipeline, b.box, b.created_at, d.state, COUNT(d.id) AS n,"
+        " COALESCE(SUM(d.pages), 0) AS pages FROM batches b"
+        " LEFT JOIN documents d ON d.batch_id = b.id"
+    )
+    params: tuple = ()
+    if batch_id:
+        sql += " WHERE b.id = ?"
+        params = (batch_id,)
+    sql += " GROUP BY b.id, d.state ORDER BY b.created_at, b.id"
+    return [dict(r) for r in db.conn.execute(sql, params)]
+
+
+def export_rows(
+    db: sqlite_utils.Database, batch_id: str | None = None, with_text: bool = False
+) -> Iterator[dict[str, Any]]:
+    sql = "SELECT * FROM documents"
+    params: tuple = ()
+    if batch_id:
+        sql += " WHERE batch_id = ?"
+        params = (batch_id,)
+    for row in db.conn.execute(sql + " ORDER BY seq", params).fetchall():
+        record = dict(row)
+        if with_text:
+            texts = db.conn.execute(
+                "SELECT text FROM pages WHERE doc_id = ? ORDER BY page_no", (record["id"],)
+            ).fetchall()
+            record["text"] = "\f".join(t["text"] for t in texts)
+        yield record
+
+
+def event_count(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"]

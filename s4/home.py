@@ -1,0 +1,80 @@
+"""``s4 init``: create an S4 home with documented defaults and the shipped configuration."""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from s4 import db as store_db
+from s4.config import Home
+
+DEFAULT_SETTINGS = """\
+# S4 settings for this home. Every value shown is the default; edit what you need.
+# Errors in this file are reported with the line and field, e.g. "s4.toml:12: ingest.poll".
+
+[s4]
+# Printed on disposal certificates.
+council = "Borsetshire District Council"
+# Pipeline (file in pipelines/) used when a command is given no --pipeline.
+default_pipeline = "default"
+
+[ingest]
+# A file is taken only after its size and modification time have not changed for this long.
+quiet_seconds = 5.0
+# Poll the inbox instead of relying on file-system events. Needed on SMB/NFS network shares.
+poll = false
+poll_interval_seconds = 2.0
+# Look at the whole inbox again this often, to catch anything the watcher missed.
+rescan_seconds = 60.0
+# Larger files are quarantined with an explanation.
+max_file_megabytes = 500.0
+# File names never taken from the inbox (scanner/desktop leftovers, files still copying).
+ignore = [".*", "Thumbs.db", "desktop.ini", "~$*", "*.tmp", "*.part"]
+
+[ocr]
+# OCR worker processes; each runs one Tesseract page at a time. 0 = one per CPU core.
+workers = 0
+"""
+
+
+def shipped_folder(name: str) -> Path:
+    """Shipped ``pipelines``/``retention_rules``: inside the wheel, or the checkout's own."""
+    packaged = Path(str(resources.files("s4"))) / "_shipped" / name
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"the S4 installation has no {name}/ folder (broken install?)")
+
+
+def initialise(home: Home) -> list[str]:
+    """Create what is missing. Never overwrites a file that exists. Returns what was created."""
+    created: list[str] = []
+    for folder in (home.root, home.inbox, home.work, home.quarantine, home.store,
+                   home.pipelines, home.retention_rules, home.root / "logs"):
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            created.append(f"{folder}/")
+    if not home.settings_file.exists():
+        home.settings_file.write_text(DEFAULT_SETTINGS, encoding="utf-8")
+        created.append(str(home.settings_file))
+    for name, target in (("pipelines", home.pipelines), ("retention_rules", home.retention_rules)):
+        for source in sorted(shipped_folder(name).glob("*.yaml")):
+            destination = target / source.name
+            if not destination.exists():
+                shutil.copy2(source, destination)
+                created.append(str(destination))
+    fresh = not home.database.exists()
+    database = store_db.connect(home.database)
+    try:
+        store_db.migrate(database)
+        if fresh:
+            with store_db.transaction(database):
+                store_db.append_event(database, store_db.default_actor(), "home.initialised",
+                                      "home", {"path": str(home.root)})
+            created.append(str(home.database))
+    finally:
+        database.conn.close()
+    return created

@@ -1,0 +1,301 @@
+"""Ingest: notice files, wait until they are stable, claim them safely, register them.
+
+The claim protocol never loses a file:
+
+1. hash the file where it lies (its size and mtime must not change while we read it);
+2. copy it to ``work/.claiming/`` and fsync;
+3. in one transaction: rename the copy into ``work/<doc id>/`` and insert the row + event;
+4. only after that commit, remove the file from the inbox (``s4 watch``; ``s4 run`` leaves
+   the operator's files where they are).
+
+A crash before (3) commits leaves an orphan copy that start-up recovery deletes (the inbox
+still has the file, so it is claimed again). A crash between (3) and (4) leaves the inbox
+file in place; the next claim recognises it by path + SHA-256 and just finishes step 4.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import queue
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from s4 import db as store_db
+from s4.config import Home
+
+log = logging.getLogger("s4.ingest")
+
+CLAIMING = ".claiming"
+HASH_CHUNK = 1024 * 1024
+
+
+class IgnoreRules:
+    """Names a scanner or a desktop leaves behind that are never records."""
+
+    def __init__(self, patterns: Iterable[str]):
+        self.patterns = list(patterns)
+
+    def ignored(self, path: Path) -> bool:
+        return any(fnmatch.fnmatch(path.name, pattern) for pattern in self.patterns)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fingerprint(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+@dataclass
+class _Candidate:
+    fingerprint: tuple[int, int]
+    since: float
+
+
+@dataclass
+class StabilityTracker:
+    """A file is ready when its size and mtime have not changed for ``quiet_seconds``.
+
+    Any event on the file (or a changed size/mtime when we look again) restarts its clock,
+    so a file still being written by a scanner or a slow network copy is never taken early.
+    """
+
+    quiet_seconds: float
+    clock: callable = time.monotonic
+    candidates: dict[Path, _Candidate] = field(default_factory=dict)
+
+    def touch(self, path: Path) -> None:
+        fingerprint = _fingerprint(path)
+        if fingerprint is None:
+            self.candidates.pop(path, None)
+            return
+        self.candidates[path] = _Candidate(fingerprint, self.clock())
+
+    def forget(self, path: Path) -> None:
+        self.candidates.pop(path, None)
+
+    def ready(self) -> list[Path]:
+        now = self.clock()
+        ready: list[Path] = []
+        for path, candidate in list(self.candidates.items()):
+            fingerprint = _fingerprint(path)
+            if fingerprint is None:
+                del self.candidates[path]
+            elif fingerprint != candidate.fingerprint:
+                self.candidates[path] = _Candidate(fingerprint, now)
+            elif now - candidate.since >= self.quiet_seconds:
+                ready.append(path)
+        return sorted(ready)
+
+
+def iter_files(paths: Iterable[Path], rules: IgnoreRules) -> Iterator[Path]:
+    """Files under the given paths, in a stable order, skipping ignored names and folders."""
+    for path in paths:
+        if path.is_file():
+            if not rules.ignored(path):
+                yield path
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not rules.ignored(Path(d)))
+            for name in sorted(files):
+                candidate = Path(root) / name
+                if not rules.ignored(candidate):
+                    yield candidate
+
+
+@dataclass
+class Claim:
+    doc_id: str
+    state: str  # received, duplicate, or already-claimed (crash recovery)
+    duplicate_of: str | None = None
+
+
+class FileChanged(Exception):
+    """The file changed while it was being read: it is not stable yet."""
+
+
+class Claimer:
+    """Moves files from the inbox (or copies them from elsewhere) into the work area."""
+
+    def __init__(self, home: Home, database, actor: str):
+        self.home = home
+        self.db = database
+        self.actor = actor
+        (home.work / CLAIMING).mkdir(parents=True, exist_ok=True)
+
+    def claim(
+        self, path: Path, batch_id: str, pipeline: str, box: str | None, remove_source: bool
+    ) -> Claim:
+        before = _fingerprint(path)
+        if before is None:
+            raise FileNotFoundError(path)
+        sha256 = sha256_file(path)
+        if _fingerprint(path) != before:
+            raise FileChanged(path)
+        source_path = str(path.resolve())
+
+        leftover = store_db.find_uncleared_claim(self.db, source_path, sha256)
+        if leftover is not None:  # committed before a crash; finish removing it
+            self._clear_source(path, leftover["id"], remove_source)
+            return Claim(leftover["id"], "already-claimed")
+
+        staging = self.home.work / CLAIMING / f"{uuid.uuid4().hex}.part"
+        original = store_db.find_original_by_sha256(self.db, sha256)
+        if original is None:
+            _copy_durably(path, staging)
+        try:
+            with store_db.transaction(self.db):
+                # Re-check inside the write lock: another claim may have just taken this content.
+                original = store_db.find_original_by_sha256(self.db, sha256)
+                doc_id = store_db.next_doc_id(self.db)
+                fields = {
+                    "id": doc_id, "batch_id": batch_id, "box": box,
+                    "position": store_db.next_position(self.db, batch_id),
+                    "source_name": path.name, "source_path": source_path,
+                    "source_size": before[0], "source_mtime": before[1] / 1e9,
+                    "sha256": sha256, "pipeline": pipeline,
+                    "inbox_cleared": 0 if remove_source else 1,
+                }
+                if original is not None:
+                    fields |= {"state": store_db.DUPLICATE, "duplicate_of": original["id"]}
+                else:
+                    work_dir = self.home.work / doc_id
+                    work_dir.mkdir(parents=True, exist_ok=True)
+                    target = work_dir / f"original{_suffix(path)}"
+                    os.replace(staging, target)
+                    _fsync_dir(work_dir)
+                    fields |= {"state": store_db.RECEIVED, "work_dir": str(work_dir),
+                               "original_path": str(target)}
+                store_db.insert_document(self.db, self.actor, fields)
+        finally:
+            staging.unlink(missing_ok=True)
+        self._clear_source(path, doc_id, remove_source)
+        if original is not None:
+            log.info("%s: duplicate of %s (same SHA-256); not processed again", path.name,
+                     original["id"])
+            return Claim(doc_id, store_db.DUPLICATE, original["id"])
+        log.info("%s: claimed as %s (batch %s)", path.name, doc_id, batch_id)
+        return Claim(doc_id, store_db.RECEIVED)
+
+    def _clear_source(self, path: Path, doc_id: str, remove_source: bool) -> None:
+        if not remove_source:
+            return
+        path.unlink(missing_ok=True)
+        store_db.mark_inbox_cleared(self.db, doc_id)
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return suffix if len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
+
+
+def _copy_durably(source: Path, target: Path) -> None:
+    with source.open("rb") as reader, target.open("wb") as writer:
+        shutil.copyfileobj(reader, writer, HASH_CHUNK)
+        writer.flush()
+        os.fsync(writer.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover(home: Home, database, actor: str) -> list[str]:
+    """Make the work area and database agree after a crash. Returns what was done, for logs."""
+    notes: list[str] = []
+    claiming = home.work / CLAIMING
+    for leftover in claiming.glob("*"):
+        leftover.unlink(missing_ok=True)
+        notes.append(f"removed half-copied claim {leftover.name}")
+    known = store_db.known_work_dirs(database)
+    for entry in home.work.iterdir() if home.work.exists() else []:
+        if entry.name == CLAIMING or str(entry) in known:
+            continue
+        # A claim that never committed: the inbox still holds the file, so this copy goes.
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        notes.append(f"removed uncommitted work item {entry.name}")
+    for doc in store_db.documents_in_states(database, (store_db.OCR,)):
+        for partial in Path(doc["work_dir"]).glob("*.partial*"):
+            partial.unlink(missing_ok=True)
+        store_db.update_document(
+            database, doc["id"], actor, "document.ocr_interrupted",
+            {"note": "OCR did not finish before S4 stopped; queued again"},
+            state=store_db.RECEIVED,
+        )
+        notes.append(f"{doc['id']}: OCR interrupted, queued again")
+    return notes
+
+
+# --------------------------------------------------------------------------- watching
+
+
+class _QueueHandler(FileSystemEventHandler):
+    def __init__(self, events: queue.Queue[Path]):
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        for attribute in ("dest_path", "src_path"):
+            value = getattr(event, attribute, "")
+            if value:
+                self.events.put(Path(os.fsdecode(value)))
+
+
+class InboxWatcher:
+    """watchdog over the inbox, feeding paths into a queue the pipeline drains.
+
+    ``poll=True`` uses stat polling, needed on SMB/NFS shares that deliver no inotify events.
+    Events are hints only: the periodic rescan finds anything the watcher missed.
+    """
+
+    def __init__(self, inbox: Path, poll: bool, poll_interval: float):
+        self.inbox = inbox
+        self.events: queue.Queue[Path] = queue.Queue()
+        self.observer = PollingObserver(timeout=poll_interval) if poll else Observer()
+        self.observer.schedule(_QueueHandler(self.events), str(inbox), recursive=True)
+
+    def start(self) -> None:
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=10)
+
+    def drain(self) -> set[Path]:
+        seen: set[Path] = set()
+        while True:
+            try:
+                seen.add(self.events.get_nowait())
+            except queue.Empty:
+                return seen
+
+
+def batch_for_inbox_path(inbox: Path, path: Path, default: str) -> str:
+    """A file in ``inbox/<folder>/…`` belongs to batch ``<folder>``; loose files to ``default``."""
+    relative = path.relative_to(inbox)
+    return relative.parts[0] if len(relative.parts) > 1 else default

@@ -1,0 +1,389 @@
+"""OCR stage: check the input, make it a PDF, run ocrmypdf, collect per-page results.
+
+``run_ocr_job`` runs inside an OCR worker process and never touches the database: it returns
+an ``OcrOutcome`` that the pipeline's main process records. Anything wrong with the input
+raises ``InputRejected`` with a reason written for the operator who has to act on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s4.config import OcrSettings
+
+log = logging.getLogger("s4.ocr")
+
+ACCEPTED_SUFFIXES = {
+    ".pdf": "pdf", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg",
+    ".png": "png",
+}
+_MAGIC = (
+    (b"%PDF-", "pdf"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"), (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+)
+_KIND_NAMES = {"pdf": "a PDF", "tiff": "a TIFF image", "jpeg": "a JPEG image", "png": "a PNG image"}
+_SUFFIX_FOR = {"pdf": ".pdf", "tiff": ".tif", "jpeg": ".jpg", "png": ".png"}
+
+
+class InputRejected(Exception):
+    """The file cannot become a record as it is. ``reason`` says what a person should do."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class OcrJob:
+    doc_id: str
+    original: str
+    work_dir: str
+    source_name: str
+    settings: dict[str, Any]
+    jobs: int = 1
+    max_file_bytes: int = 500 * 1024 * 1024
+
+
+@dataclass
+class OcrOutcome:
+    doc_id: str
+    ok: bool
+    reason: str | None = None
+    media_type: str | None = None
+    output_pdf: str | None = None
+    text_path: str | None = None
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    pdfa: bool = False
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def sniff(path: Path) -> str | None:
+    with path.open("rb") as handle:
+        head = handle.read(1024)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic) or (kind == "pdf" and magic in head):
+            return kind
+    return None
+
+
+def _looks_like_text(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if not head or b"\x00" in head:
+        return False
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in decoded)
+    return printable / len(decoded) > 0.95
+
+
+def inspect_input(path: Path, name: str, settings: OcrSettings, max_bytes: int) -> tuple[str, int]:
+    """Return (media type, page count) or raise InputRejected with an actionable reason."""
+    size = path.stat().st_size
+    if size == 0:
+        raise InputRejected(
+            "empty file (0 bytes): the scanner or copy wrote nothing. Rescan the document "
+            "and drop the new file into the inbox."
+        )
+    if size > max_bytes:
+        raise InputRejected(
+            f"file is {size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit "
+            "([ingest] max_file_megabytes in s4.toml): split the scan into smaller files "
+            "or raise the limit, then retry."
+        )
+    suffix = Path(name).suffix.lower()
+    expected = ACCEPTED_SUFFIXES.get(suffix)
+    kind = sniff(path)
+    if expected is None:
+        shown = suffix or "(no extension)"
+        found = f"; the content looks like {_KIND_NAMES[kind]}" if kind else ""
+        raise InputRejected(
+            f"unsupported file type {shown}{found}. S4 takes scans as PDF, TIFF, JPEG or PNG: "
+            "export the document in one of those formats (or rename it if the extension is "
+            "wrong) and drop it in again."
+        )
+    if kind is None:
+        if _looks_like_text(path):
+            raise InputRejected(
+                f"named {suffix} but contains plain text, not {_KIND_NAMES[expected]}: this is "
+                "not a scan. Print and scan it, or save it as PDF, and drop it in again."
+            )
+        raise InputRejected(
+            f"named {suffix} but the content is not {_KIND_NAMES[expected]} (unrecognised or "
+            "damaged data): rescan the document or re-export it from the scanner."
+        )
+    if kind != expected:
+        raise InputRejected(
+            f"named {suffix} but contains {_KIND_NAMES[kind]}: rename it to "
+            f"{Path(name).stem}{_SUFFIX_FOR[kind]} and retry, or check it is the right file."
+        )
+    if kind == "pdf":
+        return kind, _inspect_pdf(path)
+    return kind, _inspect_image(path, settings)
+
+
+def _inspect_pdf(path: Path) -> int:
+    import pikepdf
+
+    try:
+        with pikepdf.open(path) as pdf:
+            if pdf.is_encrypted:
+                raise InputRejected(
+                    "PDF is encrypted (it has permission restrictions), so it cannot be made "
+                    "into an archival PDF/A. Ask the sender for an unprotected copy, or print "
+                    "and rescan it."
+                )
+            pages = len(pdf.pages)
+    except pikepdf.PasswordError:
+        raise InputRejected(
+            "PDF is password-protected and cannot be opened. Ask the sender for an unprotected "
+            "copy, or print and rescan it."
+        ) from None
+    except pikepdf.PdfError as exc:
+        raise InputRejected(
+            f"PDF is damaged and cannot be read ({_short(exc)}). It may not have been fully "
+            "written: rescan the document or copy it from the scanner again."
+        ) from None
+    if pages == 0:
+        raise InputRejected("PDF has no pages. Rescan the document.")
+    return pages
+
+
+def _inspect_image(path: Path, settings: OcrSettings) -> int:
+    from PIL import Image, ImageSequence
+
+    limit = settings.max_image_megapixels * 1_000_000
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # S4 applies its own, explained, limit below
+    try:
+        with Image.open(path) as image:
+            pages = 0
+            for frame in ImageSequence.Iterator(image):
+                pages += 1
+                width, height = frame.size
+                if width * height > limit:
+                    raise InputRejected(
+                        f"page {pages} is {width} × {height} pixels "
+                        f"({width * height / 1e6:.0f} megapixels), over the "
+                        f"{settings.max_image_megapixels:.0f}-megapixel limit: this is a "
+                        "mis-scan or a decompression bomb. Rescan at 300 dpi, or raise "
+                        "ocr.max_image_megapixels in the pipeline if the page really is that "
+                        "large."
+                    )
+                frame.load()
+    except InputRejected:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputRejected(
+            f"image is damaged or truncated ({_short(exc)}): it was probably not fully "
+            "written. Rescan the document or copy it from the scanner again."
+        ) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    return pages
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:160] + ("…" if len(text) > 160 else "")
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def image_to_pdf(source: Path, target: Path, assume_dpi: int) -> None:
+    """Wrap scanner images losslessly in a PDF (img2pdf); re-encode only what it refuses."""
+    import img2pdf
+    from PIL import Image, ImageSequence
+
+    with Image.open(source) as image:
+        has_dpi = bool(image.info.get("dpi")) and min(image.info["dpi"]) > 1
+    layout = None if has_dpi else img2pdf.get_fixed_dpi_layout_fun((assume_dpi, assume_dpi))
+    try:
+        target.write_bytes(img2pdf.convert(str(source), layout_fun=layout, rotation="ifvalid"))
+        return
+    except Exception as exc:  # alpha channels, 16-bit, odd TIFF layouts
+        log.info("%s: img2pdf refused (%s); converting frames with Pillow", source.name, exc)
+    with tempfile.TemporaryDirectory(prefix="s4-frames-") as folder, Image.open(source) as image:
+        frames = []
+        for number, frame in enumerate(ImageSequence.Iterator(image)):
+            grey = frame.mode in ("L", "I;16", "I")
+            mode = "1" if frame.mode == "1" else ("L" if grey else "RGB")
+            converted = frame.convert(mode)
+            out = Path(folder) / f"{number:05d}.png"
+            dpi = frame.info.get("dpi") if has_dpi else (assume_dpi, assume_dpi)
+            converted.save(out, dpi=dpi)
+            frames.append(str(out))
+        layout = img2pdf.get_fixed_dpi_layout_fun(tuple(int(v) for v in dpi))
+        target.write_bytes(img2pdf.convert(frames, layout_fun=layout))
+
+
+# --------------------------------------------------------------------------- OCR
+
+
+def worker_init() -> None:
+    """Run once in each OCR worker process."""
+    os.environ["OMP_THREAD_LIMIT"] = "1"  # one Tesseract thread; parallelism is ours
+    # Ctrl-C reaches the whole process group; the main process decides how to stop workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("ocrmypdf").setLevel(logging.ERROR)
+    logging.getLogger("PIL").setLevel(logging.WARNING)
+    import ocrmypdf  # noqa: F401  (warm the import so the first document is not slower)
+
+
+def _ocrmypdf_options(settings: OcrSettings, jobs: int) -> dict[str, Any]:
+    redo = settings.mode == "redo"
+    return {
+        "output_type": "pdfa-2",
+        "pdfa_backend": settings.pdfa_backend,
+        "language": settings.language,
+        "rotate_pages": settings.rotate_pages,
+        "rotate_pages_threshold": settings.rotate_pages_threshold,
+        "deskew": settings.deskew and not redo,  # ocrmypdf cannot deskew while redoing OCR
+        "clean": settings.clean,
+        "skip_text": settings.mode == "skip_text",
+        "force_ocr": settings.mode == "force",
+        "redo_ocr": redo,
+        "tesseract_timeout": settings.page_timeout_seconds,
+        "optimize": settings.optimize,
+        "max_image_mpixels": settings.max_image_megapixels,
+        "pdf_renderer": settings.pdf_renderer,
+        "jobs": jobs,
+        "use_threads": True,  # Tesseract runs as a subprocess; threads just wait on it
+        "progress_bar": False,
+        "plugins": ["s4.ocr_engine"],
+    }
+
+
+def ocr_options_for_benchmark(settings: OcrSettings) -> dict[str, Any]:
+    """The same OCR options S4 uses, minus S4's plugin, for a like-for-like comparison."""
+    options = _ocrmypdf_options(settings, jobs=1)
+    options.pop("plugins")
+    options.pop("use_threads")
+    options.pop("progress_bar")
+    return options
+
+
+def _pdf_page_texts(pdf_path: Path) -> list[str]:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(pdf_path))
+    try:
+        texts = []
+        for page in document:
+            textpage = page.get_textpage()
+            texts.append(textpage.get_text_bounded().replace("\r\n", "\n"))
+            textpage.close()
+            page.close()
+        return texts
+    finally:
+        document.close()
+
+
+def run_ocr_job(job: OcrJob) -> OcrOutcome:
+    """Process one document end to end in this worker. Never raises for bad input."""
+    started = time.monotonic()
+    settings = OcrSettings.model_validate(job.settings)
+    original = Path(job.original)
+    work_dir = Path(job.work_dir)
+    try:
+        media_type, _pages = inspect_input(original, job.source_name, settings,
+                                               job.max_file_bytes)
+        return _ocr(job, settings, original, work_dir, media_type, started)
+    except InputRejected as rejected:
+        return OcrOutcome(job.doc_id, ok=False, reason=rejected.reason,
+                          seconds=time.monotonic() - started)
+
+
+def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, media_type: str,
+         started: float) -> OcrOutcome:
+    import ocrmypdf
+    from ocrmypdf import exceptions as ocr_errors
+
+    output_pdf = work_dir / f"{job.doc_id}.pdf"
+    text_path = work_dir / f"{job.doc_id}.txt"
+    # The pid keeps an orphaned worker (its parent killed) from clobbering a new one's files.
+    partial_pdf = work_dir / f"{job.doc_id}.partial-{os.getpid()}.pdf"
+    partial_txt = work_dir / f"{job.doc_id}.partial-{os.getpid()}.txt"
+    sink = Path(tempfile.mkdtemp(prefix=f"s4-{job.doc_id}-"))
+    try:
+        source = original
+        if media_type != "pdf":
+            source = work_dir / f"input.partial-{os.getpid()}.pdf"
+            image_to_pdf(original, source, settings.assume_dpi)
+        os.environ["S4_OCR_SINK"] = str(sink)
+        try:
+            code = ocrmypdf.ocr(source, partial_pdf, sidecar=partial_txt,
+                                **_ocrmypdf_options(settings, job.jobs))
+        except ocr_errors.EncryptedPdfError:
+            raise InputRejected("PDF is encrypted; ask for an unprotected copy or rescan it.") \
+                from None
+        except ocr_errors.DigitalSignatureError:
+            raise InputRejected(
+                "PDF is digitally signed; OCR would invalidate the signature. File the signed "
+                "original directly or ask the records manager how to handle it."
+            ) from None
+        except ocr_errors.InputFileError as exc:
+            raise InputRejected(f"ocrmypdf cannot read the input ({_short(exc)}); rescan it.") \
+                from None
+        except ocr_errors.ExitCodeException as exc:
+            raise InputRejected(
+                f"OCR failed ({type(exc).__name__}: {_short(exc) or 'no detail'}). Retry; if it "
+                "fails again, rescan the document."
+            ) from None
+        pdfa = int(code) == 0
+        texts = _pdf_page_texts(partial_pdf)
+        pages = _collect_pages(sink, texts, settings)
+        os.replace(partial_pdf, output_pdf)
+        text_path_tmp = work_dir / f"{job.doc_id}.partial-{os.getpid()}.text"
+        text_path_tmp.write_text("\f".join(texts), encoding="utf-8")
+        os.replace(text_path_tmp, text_path)
+        return OcrOutcome(
+            job.doc_id, ok=True, media_type=media_type, output_pdf=str(output_pdf),
+            text_path=str(text_path), pages=pages, seconds=time.monotonic() - started,
+            pdfa=pdfa,
+        )
+    finally:
+        os.environ.pop("S4_OCR_SINK", None)
+        shutil.rmtree(sink, ignore_errors=True)
+        for leftover in work_dir.glob(f"*.partial-{os.getpid()}.*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _collect_pages(sink: Path, texts: list[str], settings: OcrSettings) -> list[dict[str, Any]]:
+    pages = []
+    for number, text in enumerate(texts, start=1):
+        page_file = sink / f"page-{number:06d}.json"
+        orientation_file = sink / f"orientation-{number:06d}.json"
+        ocred = page_file.exists()
+        result = json.loads(page_file.read_text()) if ocred else {}
+        orientation = json.loads(orientation_file.read_text()) if orientation_file.exists() else {}
+        confidence = result.get("confidence")
+        words = result.get("words", len(text.split()))
+        # Stored as the clockwise turn applied (ocrmypdf reports counter-clockwise degrees).
+        turned = orientation.get("confidence", 0) >= settings.rotate_pages_threshold
+        rotated = (360 - orientation.get("angle", 0)) % 360 if turned else 0
+        flagged = ocred and (confidence is None or confidence < settings.flag_confidence_below)
+        pages.append({
+            "page_no": number, "confidence": confidence, "words": words, "rotation": rotated,
+            "ocr_skipped": 0 if ocred else 1, "flagged": 1 if flagged else 0, "text": text,
+        })
+    return pages
+
+
+def outcome_to_dict(outcome: OcrOutcome) -> dict[str, Any]:
+    return asdict(outcome)

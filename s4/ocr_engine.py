@@ -1,0 +1,138 @@
+"""An ocrmypdf plugin: Tesseract as usual, plus per-page confidence and a rotation safety net.
+
+Loaded by ``s4.ocr`` through ``ocrmypdf.ocr(..., plugins=["s4.ocr_engine"])``. It subclasses
+ocrmypdf's own Tesseract engine, so OCR itself is unchanged:
+
+* ``generate_hocr`` lets Tesseract write its hOCR as normal, then reads the word
+  confidences (``x_wconf``) out of that same file. Confidence costs no extra OCR.
+* ``get_orientation`` asks Tesseract's orientation detector as normal. On sparse or noisy
+  pages that detector is often unsure (or fails outright) and the page would be OCRed
+  sideways or upside-down. Only for those pages, S4 compares a quick recognition of a
+  reduced copy at 0/90/180/270° and takes the orientation that reads best.
+
+Results go as small JSON files into the folder named by ``S4_OCR_SINK`` (one OCR worker
+process handles one document at a time, so an environment variable is safe).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ocrmypdf import hookimpl
+from ocrmypdf.builtin_plugins.tesseract_ocr import TesseractOcrEngine
+from ocrmypdf.pluginspec import OrientationConfidence
+from PIL import Image
+
+log = logging.getLogger("s4.ocr_engine")
+
+SINK_ENV = "S4_OCR_SINK"
+_WORD = re.compile(r"class=['\"]ocrx_word['\"][^>]*title=['\"][^'\"]*x_wconf (\d+)")
+_PAGE_NUMBER = re.compile(r"(\d+)")
+_UNSURE_BELOW = 5.0  # Tesseract OSD confidence under which S4 double-checks
+
+
+def _page_number(image: Path) -> int:
+    match = _PAGE_NUMBER.match(image.name)
+    return int(match.group(1)) if match else 0
+
+
+def _sink(kind: str, page: int, payload: dict) -> None:
+    folder = os.environ.get(SINK_ENV)
+    if not folder:
+        return
+    target = Path(folder) / f"{kind}-{page:06d}.json"
+    target.write_text(json.dumps(payload), encoding="utf-8")
+
+
+def hocr_confidence(hocr: str) -> tuple[float | None, int]:
+    """Mean word confidence (0–100) and word count from Tesseract hOCR."""
+    scores = [int(value) for value in _WORD.findall(hocr)]
+    if not scores:
+        return None, 0
+    return sum(scores) / len(scores), len(scores)
+
+
+def _quick_read_score(image: Image.Image, timeout: float) -> float:
+    """Confident dictionary-like words found by a fast recognition of a reduced image."""
+    with tempfile.TemporaryDirectory(prefix="s4-orient-") as folder:
+        path = Path(folder) / "page.png"
+        image.save(path)
+        try:
+            result = subprocess.run(
+                ["tesseract", str(path), "stdout", "--psm", "6", "-c", "tessedit_do_invert=0",
+                 "tsv"],
+                capture_output=True, text=True, timeout=timeout, check=False,
+                env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+            )
+        except subprocess.TimeoutExpired:
+            return 0.0
+    score = 0.0
+    for line in result.stdout.splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) == 12 and parts[11].strip():
+            confidence = float(parts[10])
+            word = parts[11].strip()
+            if confidence > 60 and sum(ch.isalpha() for ch in word) >= 3:
+                score += confidence / 100
+    return score
+
+
+def best_orientation(image_path: Path, timeout: float = 30) -> tuple[int, float]:
+    """Try the four orientations of a reduced page.
+
+    Returns the clockwise turn that reads best and its lead over the runner-up (a sum of
+    word confidences, so a margin of 2 means about two more confidently read words).
+    """
+    with Image.open(image_path) as original:
+        page = original.convert("L")
+        page.thumbnail((1400, 1400))
+    scores = {}
+    for clockwise in (0, 90, 180, 270):
+        # PIL rotates counter-clockwise, so a negative angle turns the page clockwise.
+        turned = page.rotate(-clockwise, expand=True)
+        scores[clockwise] = _quick_read_score(turned, timeout)
+    best = max(scores, key=lambda a: scores[a])
+    runner_up = max(score for angle, score in scores.items() if angle != best)
+    return best, scores[best] - runner_up
+
+
+class S4TesseractEngine(TesseractOcrEngine):
+    @staticmethod
+    def get_orientation(input_file: Path, options) -> OrientationConfidence:
+        page = _page_number(Path(input_file))
+        try:
+            detected = TesseractOcrEngine.get_orientation(input_file, options)
+        except Exception as exc:  # OSD gives up on very sparse pages
+            log.debug("page %s: orientation detection failed: %s", page, exc)
+            detected = OrientationConfidence(angle=0, confidence=0.0)
+        result = detected
+        checked = False
+        if detected.confidence < _UNSURE_BELOW:
+            checked = True
+            clockwise, margin = best_orientation(Path(input_file))
+            if margin >= 2:
+                # ocrmypdf speaks Tesseract's "Orientation in degrees" (counter-clockwise).
+                # 15 is Tesseract's "very confident": enough to pass the rotate threshold.
+                result = OrientationConfidence(angle=(360 - clockwise) % 360, confidence=15.0)
+        _sink("orientation", page, {
+            "osd_angle": detected.angle, "osd_confidence": detected.confidence,
+            "double_checked": checked, "angle": result.angle, "confidence": result.confidence,
+        })
+        return result
+
+    @staticmethod
+    def generate_hocr(input_file, output_hocr, output_text, options) -> None:
+        TesseractOcrEngine.generate_hocr(input_file, output_hocr, output_text, options)
+        mean, words = hocr_confidence(Path(output_hocr).read_text(encoding="utf-8"))
+        _sink("page", _page_number(Path(input_file)), {"confidence": mean, "words": words})
+
+
+@hookimpl
+def get_ocr_engine(options):
+    return S4TesseractEngine()

@@ -1,0 +1,446 @@
+"""The production line: claims files, keeps every core busy with OCR, records what happened.
+
+One ``Line`` per process holds an exclusive lock on the S4 home (two writers would fight over
+recovery). OCR runs in a pool of worker processes — one per core by default, each running
+one Tesseract page at a time — with several documents in flight so short documents still
+use every core. The main process is the only database writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from s4 import db as store_db
+from s4.config import ConfigError, Home, Pipeline, Settings
+from s4.ingest import (
+    Claimer,
+    FileChanged,
+    IgnoreRules,
+    InboxWatcher,
+    StabilityTracker,
+    batch_for_inbox_path,
+    iter_files,
+    recover,
+)
+from s4.ocr import OcrJob, OcrOutcome, run_ocr_job, worker_init
+
+log = logging.getLogger("s4.pipeline")
+
+MAX_WORKER_CRASHES = 3
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+class S4Error(Exception):
+    """A problem with the environment (disk, permissions, lock) rather than with one file."""
+
+
+class HomeLock:
+    """An exclusive lock on the S4 home, held by ``s4 run`` and ``s4 watch``."""
+
+    def __init__(self, home: Home):
+        self.path = home.root / ".lock"
+        self.handle = None
+
+    def __enter__(self) -> HomeLock:
+        self.handle = self.path.open("a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise S4Error(
+                f"{self.path.parent} is in use by {holder}: only one `s4 run` or `s4 watch` "
+                "may work on a home at a time. Wait for it to finish or stop it."
+            ) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()}\n")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+
+
+def environment_error(exc: OSError, where: Path | str) -> S4Error:
+    reason = {
+        errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+        errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+    }.get(exc.errno, exc.strerror or str(exc))
+    return S4Error(f"cannot write to {where}: {reason}. Nothing was lost; fix it and run again.")
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    documents: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+ProgressHook = Callable[[str, dict[str, Any]], None]
+
+
+class Line:
+    """Claim → OCR → record, for ``s4 run`` (one batch) and ``s4 watch`` (forever)."""
+
+    def __init__(self, home: Home, actor: str, workers: int | None = None,
+                 progress: ProgressHook | None = None):
+        self.home = home
+        self.actor = actor
+        self.settings: Settings = home.settings()
+        self.db = store_db.connect(home.database)
+        store_db.migrate(self.db)
+        self.cores = os.cpu_count() or 1
+        self.workers = workers or self.settings.ocr.workers or self.cores
+        self.rules = IgnoreRules(self.settings.ingest.ignore)
+        self.claimer = Claimer(home, self.db, actor)
+        self.progress = progress or (lambda event, data: None)
+        self.executor: ProcessPoolExecutor | None = None
+        self.in_flight: dict[Future, str] = {}
+        self.pending: deque[str] = deque()
+        self._pipelines: dict[str, Pipeline] = {}
+        self.stop_requested = threading.Event()
+
+    # ---------------------------------------------------------------- helpers
+
+    def pipeline(self, name: str) -> Pipeline:
+        if name not in self._pipelines:
+            self._pipelines[name] = self.home.pipeline(name)
+        return self._pipelines[name]
+
+    def recover(self) -> None:
+        for note in recover(self.home, self.db, self.actor):
+            log.warning("recovery: %s", note)
+        for doc in store_db.documents_in_states(self.db, (store_db.RECEIVED,)):
+            self.enqueue(doc["id"])
+
+    def enqueue(self, doc_id: str) -> None:
+        if doc_id not in self.pending and doc_id not in self.in_flight.values():
+            self.pending.append(doc_id)
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            self.executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=get_context("spawn"), initializer=worker_init
+            )
+        return self.executor
+
+    # ---------------------------------------------------------------- claiming
+
+    def claim(self, path: Path, batch_id: str, pipeline: str, box: str | None,
+              remove_source: bool) -> store_db.Any | None:
+        try:
+            claim = self.claimer.claim(path, batch_id, pipeline, box, remove_source)
+        except FileChanged:
+            log.info("%s: still changing; will try again when it is stable", path.name)
+            return None
+        except FileNotFoundError:
+            log.info("%s: gone before it could be claimed", path.name)
+            return None
+        except OSError as exc:
+            if exc.errno in ENVIRONMENT_ERRNOS:
+                raise environment_error(exc, self.home.work) from None
+            raise
+        if claim.state == store_db.RECEIVED:
+            self.enqueue(claim.doc_id)
+        self.progress("claimed", {"doc_id": claim.doc_id, "state": claim.state})
+        return claim
+
+    # ---------------------------------------------------------------- OCR scheduling
+
+    def fill(self) -> None:
+        """Hand queued documents to free OCR workers."""
+        while (self.pending and len(self.in_flight) < self.workers
+               and not self.stop_requested.is_set()):
+            doc_id = self.pending.popleft()
+            doc = store_db.get_document(self.db, doc_id)
+            if doc is None or doc["state"] != store_db.RECEIVED:
+                continue
+            pipeline = self.pipeline(doc["pipeline"])
+            # Few documents left: give each more Tesseract jobs so no core idles.
+            documents = min(len(self.pending) + len(self.in_flight) + 1, self.workers)
+            jobs = max(1, self.cores // documents)
+            job = OcrJob(
+                doc_id=doc_id, original=doc["original_path"], work_dir=doc["work_dir"],
+                source_name=doc["source_name"], settings=pipeline.ocr.model_dump(), jobs=jobs,
+                max_file_bytes=int(self.settings.ingest.max_file_megabytes * 1024 * 1024),
+            )
+            store_db.update_document(
+                self.db, doc_id, self.actor, "document.ocr_started",
+                {"pipeline": pipeline.name, "tesseract_jobs": jobs},
+                state=store_db.OCR, attempts=doc["attempts"] + 1,
+            )
+            future = self._executor().submit(run_ocr_job, job)
+            self.in_flight[future] = doc_id
+
+    def collect(self, timeout: float | None) -> int:
+        """Record finished OCR work; returns how many documents finished."""
+        if not self.in_flight:
+            return 0
+        done, _ = wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        broken = False
+        for future in done:
+            doc_id = self.in_flight.pop(future)
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:
+                broken = True
+                self._worker_crashed(doc_id)
+                continue
+            except OSError as exc:
+                if exc.errno in ENVIRONMENT_ERRNOS:
+                    self._requeue_after_environment_error(doc_id, exc)
+                    raise environment_error(exc, self.home.work) from None
+                self._quarantine(doc_id, f"unexpected error during OCR ({exc}); retry it with "
+                                 f"`s4 retry {doc_id}`; if it fails again, rescan it.")
+                continue
+            except Exception as exc:
+                log.exception("%s: unexpected error", doc_id)
+                self._quarantine(doc_id, f"unexpected error during OCR ({type(exc).__name__}: "
+                                 f"{exc}); retry it with `s4 retry {doc_id}`; if it fails "
+                                 "again, rescan it.")
+                continue
+            self._record(outcome)
+        if broken:
+            self._reset_executor()
+        return len(done)
+
+    def _reset_executor(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+        for future, doc_id in list(self.in_flight.items()):
+            self.in_flight.pop(future)
+            self._worker_crashed(doc_id)
+
+    def _worker_crashed(self, doc_id: str) -> None:
+        doc = store_db.get_document(self.db, doc_id)
+        if doc["attempts"] >= MAX_WORKER_CRASHES:
+            self._quarantine(doc_id, f"the OCR worker crashed {doc['attempts']} times on this "
+                             "document (out of memory, or a malformed page): rescan it, or "
+                             "split it into smaller files.")
+            return
+        store_db.update_document(self.db, doc_id, self.actor, "document.ocr_interrupted",
+                                 {"note": "OCR worker process died; queued again"},
+                                 state=store_db.RECEIVED)
+        self.enqueue(doc_id)
+
+    def _requeue_after_environment_error(self, doc_id: str, exc: OSError) -> None:
+        store_db.update_document(self.db, doc_id, self.actor, "document.ocr_interrupted",
+                                 {"note": f"environment error: {exc.strerror}"},
+                                 state=store_db.RECEIVED)
+
+    def _record(self, outcome: OcrOutcome) -> None:
+        doc = store_db.get_document(self.db, outcome.doc_id)
+        if not outcome.ok:
+            self._quarantine(outcome.doc_id, outcome.reason or "unknown problem")
+            return
+        confidences = [p["confidence"] for p in outcome.pages if p["confidence"] is not None]
+        flagged = [p["page_no"] for p in outcome.pages if p["flagged"]]
+        fields = {
+            "state": store_db.PROCESSED, "media_type": outcome.media_type,
+            "pages": len(outcome.pages), "output_pdf": outcome.output_pdf,
+            "text_path": outcome.text_path,
+            "ocr_conf_mean": round(sum(confidences) / len(confidences), 2) if confidences else None,
+            "ocr_conf_min": round(min(confidences), 2) if confidences else None,
+            "flagged_pages": ",".join(map(str, flagged)) or None,
+            "quarantine_reason": None,
+        }
+        details = {
+            "pages": len(outcome.pages), "seconds": round(outcome.seconds, 2),
+            "pdfa": outcome.pdfa, "flagged_pages": flagged,
+            "rotated_pages": {p["page_no"]: p["rotation"] for p in outcome.pages if p["rotation"]},
+            "ocr_skipped_pages": [p["page_no"] for p in outcome.pages if p["ocr_skipped"]],
+        }
+        store_db.record_ocr_result(self.db, outcome.doc_id, self.actor, outcome.pages, fields,
+                                   details)
+        log.info("%s (%s): OCR done, %d page(s), mean confidence %s%s", doc["source_name"],
+                 outcome.doc_id, len(outcome.pages), fields["ocr_conf_mean"],
+                 f", flagged pages {flagged}" if flagged else "")
+        self.progress("processed", {"doc_id": outcome.doc_id, "pages": len(outcome.pages)})
+
+    # ---------------------------------------------------------------- quarantine
+
+    def _quarantine(self, doc_id: str, reason: str) -> None:
+        doc = store_db.get_document(self.db, doc_id)
+        quarantine_dir = self.home.quarantine / doc_id
+        quarantine_dir.mkdir(parents=True, exist_ok=True)
+        target = quarantine_dir / doc["source_name"]
+        work_dir = Path(doc["work_dir"]) if doc["work_dir"] else None
+        if doc["original_path"] and Path(doc["original_path"]).exists():
+            shutil.copy2(doc["original_path"], target)
+        (quarantine_dir / "REASON.txt").write_text(
+            f"{doc['source_name']} ({doc_id}, batch {doc['batch_id']})\n\n{reason}\n\n"
+            f"After fixing the file here, run: s4 retry {doc_id}\n"
+            "Or drop a corrected scan into the inbox as a new file.\n",
+            encoding="utf-8",
+        )
+        store_db.update_document(
+            self.db, doc_id, self.actor, "document.quarantined", {"reason": reason},
+            state=store_db.QUARANTINED, quarantine_reason=reason, quarantine_path=str(target),
+            work_dir=None, original_path=None, output_pdf=None, text_path=None,
+        )
+        if work_dir is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        log.warning("%s (%s): quarantined: %s", doc["source_name"], doc_id, reason)
+        self.progress("quarantined", {"doc_id": doc_id, "reason": reason})
+
+    def retry(self, doc_id: str) -> None:
+        """Bring a quarantined file back into the work area and queue it again."""
+        doc = store_db.get_document(self.db, doc_id)
+        if doc is None:
+            raise KeyError(f"no document {doc_id}")
+        if doc["state"] != store_db.QUARANTINED:
+            raise ValueError(f"{doc_id} is {doc['state']}, not quarantined: nothing to retry")
+        source = Path(doc["quarantine_path"])
+        if not source.exists():
+            raise ValueError(f"{doc_id}: the quarantined file {source} is missing; drop a new "
+                             "scan into the inbox instead")
+        from s4.ingest import _copy_durably, sha256_file
+
+        work_dir = self.home.work / doc_id
+        work_dir.mkdir(parents=True, exist_ok=True)
+        target = work_dir / f"original{source.suffix.lower() or '.bin'}"
+        _copy_durably(source, target)
+        sha256 = sha256_file(target)
+        store_db.update_document(
+            self.db, doc_id, self.actor, "document.retried",
+            {"sha256": sha256, "changed": sha256 != doc["sha256"]},
+            state=store_db.RECEIVED, sha256=sha256, work_dir=str(work_dir),
+            original_path=str(target), quarantine_reason=None, quarantine_path=None, attempts=0,
+        )
+        shutil.rmtree(source.parent, ignore_errors=True)
+        self.enqueue(doc_id)
+
+    # ---------------------------------------------------------------- run / watch
+
+    def drain(self) -> None:
+        """Run until nothing is queued or in flight (or a stop is requested)."""
+        while (self.pending or self.in_flight) and not self.stop_requested.is_set():
+            self.fill()
+            self.collect(timeout=0.5)
+
+    def run_batch(self, paths: Iterable[Path], batch_id: str, pipeline: str,
+                  box: str | None) -> BatchReport:
+        self.pipeline(pipeline)  # fail early on a bad pipeline file
+        store_db.ensure_batch(self.db, batch_id, pipeline, box, "run", self.actor)
+        report = BatchReport(batch_id)
+        self.recover()
+        files = list(iter_files(paths, self.rules))
+        self.progress("files", {"count": len(files)})
+        for path in files:
+            claim = self.claim(path, batch_id, pipeline, box, remove_source=False)
+            if claim is not None:
+                report.documents.append(claim.doc_id)
+            self.fill()
+            self.collect(timeout=0)
+        for doc in store_db.documents_in_states(self.db, (store_db.RECEIVED,), batch_id):
+            self.enqueue(doc["id"])
+        self.drain()
+        report.finished = time.monotonic()
+        return report
+
+    def watch(self, pipeline: str, poll: bool | None = None,
+              ready: Callable[[], None] | None = None) -> None:
+        ingest = self.settings.ingest
+        self.pipeline(pipeline)
+        self.home.inbox.mkdir(parents=True, exist_ok=True)
+        self.recover()
+        tracker = StabilityTracker(ingest.quiet_seconds)
+        watcher = InboxWatcher(self.home.inbox, ingest.poll if poll is None else poll,
+                               ingest.poll_interval_seconds)
+        watcher.start()
+        default_batch = f"inbox-{datetime.now():%Y%m%d}"
+        next_rescan = 0.0
+        log.info("watching %s (pipeline %s, %d OCR workers)", self.home.inbox, pipeline,
+                 self.workers)
+        if ready:
+            ready()
+        try:
+            while not self.stop_requested.is_set():
+                for path in watcher.drain():
+                    if path.is_file() and not self._ignored(path):
+                        tracker.touch(path)
+                if time.monotonic() >= next_rescan:  # start-up scan, then periodic rescans
+                    for path in iter_files([self.home.inbox], self.rules):
+                        if path not in tracker.candidates:
+                            tracker.touch(path)
+                    next_rescan = time.monotonic() + ingest.rescan_seconds
+                for path in tracker.ready():
+                    tracker.forget(path)
+                    batch = batch_for_inbox_path(self.home.inbox, path, default_batch)
+                    store_db.ensure_batch(self.db, batch, pipeline, batch, "watch", self.actor)
+                    self.claim(path, batch, pipeline, batch, remove_source=True)
+                    self._remove_empty_batch_folder(path.parent)
+                self.fill()
+                if self.in_flight:
+                    self.collect(timeout=0.25)
+                else:
+                    self.stop_requested.wait(0.25)
+        finally:
+            watcher.stop()
+
+    def _ignored(self, path: Path) -> bool:
+        relative = path.relative_to(self.home.inbox) if path.is_relative_to(self.home.inbox) \
+            else Path(path.name)
+        return any(self.rules.ignored(Path(part)) for part in relative.parts)
+
+    def _remove_empty_batch_folder(self, folder: Path) -> None:
+        if folder != self.home.inbox and folder.is_relative_to(self.home.inbox):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds when empty
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+
+    def close(self) -> None:
+        """Stop OCR workers. Documents still in OCR stay resumable (recovered at next start)."""
+        if self.executor is not None:
+            processes = list(getattr(self.executor, "_processes", {}).values())
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:  # don't wait minutes for a long document to finish
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(timeout=10)
+            self.executor = None
+        self.db.conn.close()
+
+
+def install_stop_handlers(line: Line) -> None:
+    def handler(signum: int, frame: object) -> None:
+        log.warning("received %s: stopping; unfinished documents resume at next start",
+                    signal.Signals(signum).name)
+        line.request_stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+__all__ = ["BatchReport", "ConfigError", "HomeLock", "Line", "S4Error", "install_stop_handlers"]
