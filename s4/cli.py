@@ -29,7 +29,7 @@ from s4 import __version__
 from s4 import db as store_db
 from s4.config import ConfigError, Home
 from s4.home import initialise
-from s4.pipeline import HomeLock, Line, S4Error, install_stop_handlers
+from s4.pipeline import HomeLock, Line, S4Error, environment_error, install_stop_handlers
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
@@ -39,7 +39,7 @@ out = Console()
 EXPORT_FIELDS = [
     "id", "batch", "source_name", "sha256", "pages", "state", "quarantine_reason",
     "duplicate_of", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "pipeline", "media_type",
-    "created_at", "updated_at", "output_pdf",
+    "created_at", "updated_at", "output_pdf", "pdfa",
 ]
 
 
@@ -47,8 +47,13 @@ def setup_logging(home: Home | None, verbose: bool) -> None:
     root = logging.getLogger("s4")
     root.handlers.clear()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    handler = RichHandler(console=console, show_path=False, markup=False,
-                          level=logging.DEBUG if verbose else logging.WARNING)
+    level = logging.DEBUG if verbose else logging.WARNING
+    if console.is_terminal:
+        handler: logging.Handler = RichHandler(console=console, show_path=False, markup=False)
+    else:  # a service log or a pipe: one unwrapped line per record, easy to grep
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(level)
     root.addHandler(handler)
     if home is not None and (home.root / "logs").is_dir():
         file_handler = logging.FileHandler(home.root / "logs" / "s4.log", encoding="utf-8")
@@ -79,7 +84,8 @@ class Context:
 
 
 def fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Plain text, never wrapped: scripts grep these lines and editors jump to file:line.
+    click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
@@ -147,6 +153,8 @@ def _open_line(obj: Context, progress=None) -> Line:
         return Line(home, store_db.default_actor(), progress=progress)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        fail(str(environment_error(exc, home.root)), EXIT_ENVIRONMENT)
 
 
 @cli.command()
@@ -226,6 +234,10 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int
     ):
         table.add_row(label, str(value))
     out.print(table)
+    not_pdfa = [d["id"] for d in processed if not d["pdfa"]]
+    if not_pdfa:
+        out.print(f"Not PDF/A (a plain PDF was kept; check before relying on it for "
+                  f"preservation): {', '.join(not_pdfa)}", highlight=False)
     flagged = [d for d in processed if d["flagged_pages"]]
     if flagged:
         out.print(f"{len(flagged)} document(s) have low-confidence pages to check: "
@@ -372,7 +384,7 @@ def show(obj: Context, doc: str) -> None:
     details.add_column(overflow="fold")
     for key in ("id", "batch_id", "box", "position", "source_name", "sha256", "media_type",
                 "pipeline", "state", "quarantine_reason", "quarantine_path", "duplicate_of",
-                "pages", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "output_pdf",
+                "pages", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "output_pdf", "pdfa",
                 "text_path", "created_at", "updated_at"):
         if record.get(key) not in (None, ""):
             details.add_row(key, str(record[key]))
@@ -389,12 +401,15 @@ def show(obj: Context, doc: str) -> None:
                           "check" if page["flagged"] else "",
                           " ".join(page["text"].split())[:40])
         out.print(table)
-    events = Table(title="History", title_justify="left")
-    for column in ("#", "at", "actor", "action", "details"):
-        events.add_column(column, overflow="fold")
+    events = Table(title="History (UTC)", title_justify="left")
+    events.add_column("#", justify="right")
+    events.add_column("at", no_wrap=True)
+    events.add_column("actor", overflow="fold")
+    events.add_column("action", no_wrap=True)
+    events.add_column("details", overflow="fold", ratio=1)
     for event in store_db.events_for(database, doc_id):
-        events.add_row(str(event["seq"]), event["at"], event["actor"], event["action"],
-                       json.dumps(event["details"], ensure_ascii=False)[:120])
+        events.add_row(str(event["seq"]), event["at"][:19].replace("T", " "), event["actor"],
+                       event["action"], json.dumps(event["details"], ensure_ascii=False)[:160])
     out.print(events)
 
 
@@ -470,7 +485,8 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     \b
     Fields: id, batch, source_name, sha256, pages, state, quarantine_reason,
     duplicate_of, ocr_conf_mean, ocr_conf_min, flagged_pages, pipeline, media_type,
-    created_at, updated_at, output_pdf (and text with --with-text).
+    created_at, updated_at, output_pdf, pdfa (1 when the output is PDF/A-2b), and
+    text with --with-text.
 
     \b
     Example:

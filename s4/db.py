@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS documents (
     work_dir TEXT,
     original_path TEXT,
     output_pdf TEXT,
+    pdfa INTEGER,
     text_path TEXT,
     pages INTEGER,
     ocr_conf_mean REAL,

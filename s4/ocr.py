@@ -248,7 +248,9 @@ def worker_init() -> None:
 def _ocrmypdf_options(settings: OcrSettings, jobs: int) -> dict[str, Any]:
     redo = settings.mode == "redo"
     return {
-        "output_type": "pdfa-2",
+        # With the internal backend, "auto" means PDF/A-2b whenever pikepdf can confirm it,
+        # else a plain PDF (born-digital files with unembedded fonts); S4 records which.
+        "output_type": "auto" if settings.pdfa_backend == "internal" else "pdfa-2",
         "pdfa_backend": settings.pdfa_backend,
         "language": settings.language,
         "rotate_pages": settings.rotate_pages,
@@ -276,6 +278,14 @@ def ocr_options_for_benchmark(settings: OcrSettings) -> dict[str, Any]:
     options.pop("use_threads")
     options.pop("progress_bar")
     return options
+
+
+def _pdfa_part(pdf_path: Path) -> str | None:
+    """The PDF/A conformance the file declares (e.g. "2B"), or None."""
+    import pikepdf
+
+    with pikepdf.open(pdf_path) as pdf:
+        return pdf.open_metadata().pdfa_status or None
 
 
 def _pdf_page_texts(pdf_path: Path) -> list[str]:
@@ -345,7 +355,7 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
                 f"OCR failed ({type(exc).__name__}: {_short(exc) or 'no detail'}). Retry; if it "
                 "fails again, rescan the document."
             ) from None
-        pdfa = int(code) == 0
+        pdfa = int(code) == 0 and _pdfa_part(partial_pdf) is not None
         texts = _pdf_page_texts(partial_pdf)
         pages = _collect_pages(sink, texts, settings)
         os.replace(partial_pdf, output_pdf)

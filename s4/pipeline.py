@@ -266,6 +266,7 @@ class Line:
         fields = {
             "state": store_db.PROCESSED, "media_type": outcome.media_type,
             "pages": len(outcome.pages), "output_pdf": outcome.output_pdf,
+            "pdfa": 1 if outcome.pdfa else 0,
             "text_path": outcome.text_path,
             "ocr_conf_mean": round(sum(confidences) / len(confidences), 2) if confidences else None,
             "ocr_conf_min": round(min(confidences), 2) if confidences else None,
