@@ -522,3 +522,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+from s4.cli_store import store as _store_commands  # noqa: E402  (registered after cli exists)
+
+cli.add_command(_store_commands)

@@ -26,6 +26,9 @@ SCHEMA_VERSION = 1
 RECEIVED = "received"  # claimed and registered, waiting for OCR
 OCR = "ocr"  # handed to an OCR worker
 PROCESSED = "processed"  # searchable PDF/A and text produced
+NEEDS_REVIEW = "needs_review"  # classification unsure: a records manager decides
+FILED = "filed"  # class and retention decided; waiting to be stored
+STORED = "stored"  # in the store and verified by hash
 QUARANTINED = "quarantined"  # bad input, with a reason a person can act on
 DUPLICATE = "duplicate"  # same SHA-256 as an earlier record; not processed again
 UNFINISHED_STATES = (RECEIVED, OCR)
@@ -142,9 +145,30 @@ def connect(path: Path) -> sqlite_utils.Database:
     return db
 
 
+# Columns later stages add to ``documents`` (name -> SQL type). Added idempotently, so an
+# existing home gains them on the next start. Field names are part of the export interface.
+DOCUMENT_COLUMNS: dict[str, str] = {
+    # classify / retain (issue: classification and retention)
+    "record_class": "TEXT", "class_confidence": "REAL", "decided_by": "TEXT",
+    "document_date": "TEXT", "refs": "TEXT", "retention_trigger": "TEXT",
+    "trigger_date": "TEXT", "disposal_due": "TEXT", "disposal_action": "TEXT",
+    "rule_id": "TEXT", "schedule_version": "TEXT",
+    # store (issue: SharePoint / local store)
+    "store_backend": "TEXT", "store_location": "TEXT", "store_item_id": "TEXT",
+    "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
+}
+EXTRA_SCHEMA: list[str] = []  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Create what is missing. Every statement is idempotent (IF NOT EXISTS)."""
     db.conn.executescript(_SCHEMA)
+    for script in EXTRA_SCHEMA:
+        db.conn.executescript(script)
+    existing = {row["name"] for row in db.conn.execute("PRAGMA table_info(documents)")}
+    for name, sql_type in DOCUMENT_COLUMNS.items():
+        if name not in existing:
+            db.conn.execute(f"ALTER TABLE documents ADD COLUMN {name} {sql_type}")
     db.conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 
 import pytest
@@ -20,7 +21,7 @@ def test_each_entry_carries_the_previous_hash(database):
     _append(database, 3)
     events = list(store_db.iter_events(database))
     assert events[0]["prev_hash"] == GENESIS_HASH  # home.initialised is entry 1
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after["prev_hash"] == before["hash"]
     assert verify_chain(events) is None
 
