@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd ghostscript
 SYSTEM_BINARIES := tesseract gs unpaper pngquant pdftoppm qpdf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install system demo test bench lint clean
+.PHONY: help install system demo test bench accuracy lint clean
 
 help:
 	@echo "make demo   install everything, then run the pipeline on samples/"
@@ -44,6 +44,8 @@ demo: install
 	$(BIN)/s4 --home $(DEMO_HOME) init
 	$(BIN)/s4 --home $(DEMO_HOME) run --batch demo-box-001 samples/scans
 	$(BIN)/s4 --home $(DEMO_HOME) status
+	$(BIN)/s4 --home $(DEMO_HOME) review list
+	$(BIN)/python bench/accuracy.py --home $(DEMO_HOME) --manifest samples/scans/manifest.json
 
 test: install
 	$(BIN)/ruff check s4 tests samples bench
@@ -51,6 +53,12 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+
+accuracy: install
+	@rm -rf .bench/accuracy-home
+	$(BIN)/s4 --home .bench/accuracy-home init >/dev/null
+	$(BIN)/s4 --home .bench/accuracy-home run --batch accuracy samples/scans || true
+	$(BIN)/python bench/accuracy.py --home .bench/accuracy-home
 
 lint: install
 	$(BIN)/ruff check s4 tests samples bench

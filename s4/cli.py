@@ -524,6 +524,10 @@ if __name__ == "__main__":
     main()
 
 
+from s4.cli_review import classify_group as _classify_commands  # noqa: E402
+from s4.cli_review import review as _review_commands  # noqa: E402
 from s4.cli_store import store as _store_commands  # noqa: E402  (registered after cli exists)
 
 cli.add_command(_store_commands)
+cli.add_command(_review_commands)
+cli.add_command(_classify_commands)

@@ -105,10 +105,21 @@ class OcrSettings(StrictModel):
         return value
 
 
+class ClassifyPipelineSettings(StrictModel):
+    """How sure S4 must be before it files a record without asking a person."""
+
+    schedule: str = "uk-local-government"
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    min_evidence: float = Field(default=5.0, ge=0)
+    temperature: float = Field(default=2.0, gt=0)
+    model_weight: float = Field(default=0.5, ge=0, le=1)
+
+
 class Pipeline(StrictModel):
     name: str
     description: str = ""
     ocr: OcrSettings = Field(default_factory=OcrSettings)
+    classify: ClassifyPipelineSettings = Field(default_factory=ClassifyPipelineSettings)
     # Later stages (classify, retain, store, paper) add their own sections.
     source: Path | None = Field(default=None, exclude=True)
 

@@ -153,11 +153,24 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "document_date": "TEXT", "refs": "TEXT", "retention_trigger": "TEXT",
     "trigger_date": "TEXT", "disposal_due": "TEXT", "disposal_action": "TEXT",
     "rule_id": "TEXT", "schedule_version": "TEXT",
+    "proposed_class": "TEXT", "classification": "TEXT",
     # store (issue: SharePoint / local store)
     "store_backend": "TEXT", "store_location": "TEXT", "store_item_id": "TEXT",
     "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
 }
-EXTRA_SCHEMA: list[str] = []  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
+EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
+    """
+    CREATE TABLE IF NOT EXISTS models (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        trained_at TEXT NOT NULL,
+        trained_by TEXT NOT NULL,
+        samples INTEGER NOT NULL,
+        classes TEXT NOT NULL
+    );
+    """,
+]
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -416,3 +429,42 @@ def export_rows(
 
 def event_count(db: sqlite_utils.Database) -> int:
     return db.conn.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"]
+
+
+# ---- classify and review
+
+
+def document_text(db: sqlite_utils.Database, doc_id: str) -> str:
+    rows = db.conn.execute("SELECT text FROM pages WHERE doc_id = ? ORDER BY page_no", (doc_id,))
+    return "\f".join(row["text"] for row in rows)
+
+
+def record_model(db: sqlite_utils.Database, path: str, sha256: str, actor: str, samples: int,
+                 classes: list[str]) -> int:
+    with transaction(db) as conn:
+        cursor = conn.execute(
+            "INSERT INTO models (path, sha256, trained_at, trained_by, samples, classes)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (path, sha256, now(), actor, samples, json.dumps(classes)),
+        )
+        append_event(db, actor, "model.trained", f"model:{cursor.lastrowid}",
+                     {"sha256": sha256, "samples": samples, "classes": classes})
+        return cursor.lastrowid
+
+
+def latest_model(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM models ORDER BY id DESC LIMIT 1").fetchone())
+
+
+def confirmed_examples(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Documents whose class a person decided or confirmed: the model's training data."""
+    rows = db.conn.execute(
+        "SELECT id, record_class FROM documents WHERE decided_by = 'person'"
+        " AND record_class IS NOT NULL ORDER BY seq"
+    ).fetchall()
+    return [{"id": r["id"], "record_class": r["record_class"],
+             "text": document_text(db, r["id"])} for r in rows]
+
+
+def review_queue(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return documents_in_states(db, (NEEDS_REVIEW,))

@@ -23,5 +23,9 @@ class StoreWorker:
     def wake(self) -> None:
         """A record was filed: look for pending work now rather than at the next tick."""
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until nothing filed is waiting for the store (True) or the timeout passes."""
+        return True
+
     def stop(self) -> None:
         """Finish the current step and stop; unfinished uploads resume from their journal."""

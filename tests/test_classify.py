@@ -1,0 +1,156 @@
+"""Classification: OCR-tolerant rules, a safe model, and honest confidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from s4.classify import (
+    ClassifySettings,
+    ModelIntegrityError,
+    TextModel,
+    classify,
+    document_date,
+    find_dates,
+    normalise,
+)
+
+TODAY = date(2026, 11, 24)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Date: 3 March 2021", date(2021, 3, 3)),
+    ("Dated 03/03/2021", date(2021, 3, 3)),
+    ("3 Mar 2021", date(2021, 3, 3)),
+    ("12/01/2022", date(2022, 1, 12)),  # day first, never 1 December
+    ("1st April 2019", date(2019, 4, 1)),
+    ("Date 3 Marcn 2021", date(2021, 3, 3)),  # OCR noise in the month
+    ("05.06.2020", date(2020, 6, 5)),
+])
+def test_uk_dates_are_read_day_first(text, expected):
+    assert document_date(text, TODAY) == expected
+
+
+def test_labelled_date_wins_and_birth_or_due_dates_are_not_the_document_date():
+    text = ("Date of birth: 14/07/1985\nPayment due by 1 April 2021\n"
+            "Some text 2 February 2021\nDate: 9 March 2021\n")
+    assert document_date(text, TODAY) == date(2021, 3, 9)
+    values = [f.value for f in find_dates(text, TODAY)]
+    assert date(1985, 7, 14) not in values and date(2021, 4, 1) not in values
+
+
+def test_impossible_and_future_dates_are_ignored():
+    assert document_date("31/02/2021 and 5 May 2099", TODAY) is None
+
+
+def test_normalise_survives_punctuation_and_case():
+    assert normalise("COUNCIL-Tax:  Band D!") == "council tax band d"
+
+
+# A small schedule in the shape of s4.schedule, so the classifier is tested on its own.
+class _Pattern:
+    def __init__(self, name, regex, weight=3.0, reference=False):
+        self.name, self.regex, self.weight, self.reference = name, regex, weight, reference
+
+
+class _Recognition:
+    def __init__(self, keywords=None, phrases=None, patterns=None, negative=None):
+        self.keywords = keywords or {}
+        self.phrases = phrases or {}
+        self.patterns = patterns or []
+        self.negative = negative or {}
+
+
+class _Class:
+    def __init__(self, class_id, recognition):
+        self.id, self.recognition = class_id, recognition
+
+
+class _Schedule:
+    def __init__(self, classes):
+        self.classes = classes
+
+    def get(self, class_id):
+        return next((c for c in self.classes if c.id == class_id), None)
+
+
+SCHEDULE = _Schedule([
+    _Class("council-tax", _Recognition(
+        keywords={"council tax": 4, "band": 1, "liability": 2, "discount": 1},
+        phrases={"single person discount": 3},
+        patterns=[_Pattern("account", r"\bCT-?\d{8}\b", 3, reference=True)],
+        negative={"non-domestic": 3})),
+    _Class("business-rates", _Recognition(
+        keywords={"business rates": 4, "non-domestic": 3, "rateable": 3},
+        phrases={"small business rate relief": 3})),
+    _Class("complaint", _Recognition(
+        keywords={"complaint": 4, "ombudsman": 2, "dissatisfied": 2},
+        patterns=[_Pattern("ref", r"\bCOMP-\d{4}-\d{3,4}\b", 3, reference=True)])),
+])
+SETTINGS = ClassifySettings(threshold=0.8, min_evidence=5.0)
+
+
+def test_clear_document_is_filed_with_evidence_and_references():
+    text = ("Borsetshire District Council\nCouncil Tax bill 2021/22\nAccount CT-40012345\n"
+            "Your liability for Band D with single person discount applied.\nDate: 3 March 2021")
+    result = classify(text, SCHEDULE, SETTINGS)
+    assert result.auto_file and result.proposed_class == "council-tax"
+    assert result.confidence >= 0.8
+    assert {e["term"] for e in result.evidence} >= {"council tax", "account"}
+    assert result.references == ["CT-40012345"]
+    assert result.document_date == date(2021, 3, 3)
+    assert result.alternatives == [] or result.alternatives[0][0] != "council-tax"
+
+
+def test_ocr_noise_is_tolerated():
+    text = "Counci1 Tax liabi1ity notice, Band C, singIe person discount, acc CT-4001 2345"
+    result = classify(text, SCHEDULE, SETTINGS)
+    assert result.proposed_class == "council-tax"
+
+
+def test_junk_goes_to_review_not_a_class():
+    menu = "GOLDEN DRAGON TAKEAWAY\nChicken chow mein 6.50\nSpring rolls 3.20\nFree delivery"
+    result = classify(menu, SCHEDULE, SETTINGS)
+    assert not result.auto_file
+    assert "no record class recognised" in result.reason
+
+
+def test_blank_page_goes_to_review():
+    result = classify("", SCHEDULE, SETTINGS)
+    assert not result.auto_file and result.proposed_class is None
+
+
+def test_ambiguous_document_goes_to_review_with_runner_up():
+    text = "Council tax and business rates: a complaint about both bills."
+    result = classify(text, SCHEDULE, SETTINGS)
+    assert not result.auto_file
+    assert "runner-up" in result.reason or "no record class" in result.reason
+
+
+def test_model_round_trip_and_integrity_check(tmp_path):
+    texts = ["council tax band liability discount"] * 3 + ["complaint ombudsman dissatisfied"] * 3
+    labels = ["council-tax"] * 3 + ["complaint"] * 3
+    model = TextModel.train(texts, labels)
+    path = tmp_path / "model.json"
+    digest = model.save(path)
+    loaded = TextModel.load(path, digest)
+    probs = loaded.probabilities("a complaint to the ombudsman")
+    assert max(probs, key=probs.get) == "complaint"
+    data = json.loads(path.read_text())
+    data["intercept"][0] += 5  # someone edits the file
+    path.write_text(json.dumps(data))
+    with pytest.raises(ModelIntegrityError, match="changed outside S4"):
+        TextModel.load(path, digest)
+
+
+def test_model_joins_rules_in_the_decision():
+    texts = ["council tax band liability"] * 3 + ["complaint ombudsman dissatisfied"] * 3
+    labels = ["council-tax"] * 3 + ["complaint"] * 3
+    model = TextModel.train(texts, labels)
+    text = "Council Tax liability for Band D, account CT-40012345, single person discount"
+    result = classify(text, SCHEDULE, SETTINGS, model)
+    assert result.decided_by == "rules+model"
+    assert result.model_probability is not None and result.model_probability > 0.5
+    assert result.proposed_class == "council-tax"
