@@ -468,3 +468,104 @@ def confirmed_examples(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def review_queue(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return documents_in_states(db, (NEEDS_REVIEW,))
+
+
+# ---- audit
+# Reads only: ``s4 audit`` must see the log exactly as stored, so none of these migrate,
+# write, or rely on the append-only triggers being present.
+
+
+@contextmanager
+def audit_snapshot(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every query inside sees the same state (WAL snapshot)."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def audit_events_ordered(db: sqlite_utils.Database, by: str) -> Iterator[dict[str, Any]]:
+    """Every event row, in storage (``rowid``) or sequence (``seq``) order, streamed."""
+    order = {"rowid": "rowid", "seq": "seq, rowid"}[by]
+    for row in db.conn.execute(f"SELECT rowid AS row_id, * FROM events ORDER BY {order}"):
+        yield dict(row)
+
+
+def audit_event_by_seq(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM events WHERE seq = ? ORDER BY rowid LIMIT 1",
+                                (seq,)).fetchone())
+
+
+def audit_event_by_hash(db: sqlite_utils.Database, digest: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM events WHERE hash = ? ORDER BY rowid LIMIT 1",
+                                (digest,)).fetchone())
+
+
+def audit_events_between(db: sqlite_utils.Database, low: int, high: int
+                         ) -> list[dict[str, Any]]:
+    rows = db.conn.execute("SELECT * FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                           (low, high))
+    return [dict(r) for r in rows]
+
+
+def audit_last_event(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    return _row(db.conn.execute(
+        "SELECT * FROM events ORDER BY seq DESC, rowid DESC LIMIT 1").fetchone())
+
+
+def audit_event_count(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"]
+
+
+def audit_event_triggers(db: sqlite_utils.Database) -> dict[str, str]:
+    """Name -> CREATE TRIGGER text of every trigger on the events table."""
+    rows = db.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")
+    return {row["name"]: row["sql"] or "" for row in rows}
+
+
+def audit_seq_is_rowid(db: sqlite_utils.Database) -> bool:
+    """True while ``events.seq`` is the INTEGER PRIMARY KEY (so storage order is seq order)."""
+    columns = db.conn.execute("PRAGMA table_info(events)").fetchall()
+    keys = [c for c in columns if c["pk"]]
+    return len(keys) == 1 and keys[0]["name"] == "seq" and keys[0]["type"].upper() == "INTEGER"
+
+
+def audit_database_path(db: sqlite_utils.Database) -> str | None:
+    for row in db.conn.execute("PRAGMA database_list"):
+        if row["name"] == "main":
+            return row["file"] or None
+    return None
+
+
+def audit_trail(
+    db: sqlite_utils.Database, doc: str | None = None, box: str | None = None,
+    since: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Events for ``s4 audit log``, in sequence order. Filters combine (AND).
+
+    ``doc``: events about that document. ``box``: events about documents in the box, the
+    box itself (``box:ID``) and its batches (``batch:ID``). ``since``: ``at`` on or after
+    this UTC timestamp (same ISO form as ``now()``).
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if doc is not None:
+        clauses.append("subject = ?")
+        params.append(doc)
+    if box is not None:
+        clauses.append(
+            "(subject IN (SELECT id FROM documents WHERE box = ?) OR subject = ?"
+            " OR subject IN (SELECT 'batch:' || id FROM batches WHERE box = ?))")
+        params += [box, f"box:{box}", box]
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(since)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    for row in db.conn.execute(f"SELECT * FROM events{where} ORDER BY seq", params):
+        yield dict(row)
