@@ -1,0 +1,252 @@
+"""``s4 audit …``: prove the audit trail is intact, keep its head, and read it.
+
+These commands open the database without migrating it: migration re-creates missing
+triggers, which would hide that someone dropped them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+
+import click
+from rich import box as rich_box
+from rich.table import Table
+from rich.text import Text
+
+from s4 import audit as audit_log
+from s4 import db as store_db
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _cli():
+    from s4 import cli  # the shared consoles and helpers
+
+    return cli
+
+
+def _database(obj):
+    home = obj.require_home()
+    return store_db.connect(home.database)
+
+
+def _head_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    try:
+        return audit_log.parse_head(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A date or date-time (ISO; UTC unless it carries an offset) -> the log's time form."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None \
+                else moment.astimezone(UTC)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date: use 2026-05-01 or "
+                                 "2026-05-01T14:30 (UTC unless an offset is given)") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _short_details(text: str) -> str:
+    """``{"batch":"b1","size":10}`` -> ``batch=b1 size=10``: denser in a narrow column."""
+    try:
+        details = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(details, dict):
+        return text
+    return " ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+                    for key, value in details.items())
+
+
+@click.group()
+def audit() -> None:
+    """Check and read the audit trail: every transition and decision S4 recorded.
+
+    \b
+    Example:
+      s4 audit verify
+      s4 audit head >> ~/s4-heads.txt        # keep it outside S4
+      s4 audit verify --head "$(tail -1 ~/s4-heads.txt)"
+      s4 audit log --doc D000012
+
+    \b
+    Exit status: 0 the log is intact; 1 verification found a problem;
+    2 usage error.
+    """
+
+
+# --------------------------------------------------------------------------- verify
+
+
+@audit.command()
+@click.option("--head", "kept", callback=_head_option, metavar="SEQ:HASH",
+              help="A head printed earlier by `s4 audit head`: prove the log still "
+                   "extends it, so nothing up to it was rewritten.")
+@click.pass_obj
+def verify(obj, kept: tuple[int, str, str | None] | None) -> None:
+    """Recompute the hash chain over every entry and check everything that protects it.
+
+    Finds edited, deleted, inserted, swapped and reordered entries — also when the
+    database file was edited directly — and names the first bad one. Also checks that
+    the database still refuses UPDATE and DELETE on the log, that the log extends a head
+    you kept (--head), and that every disposal certificate matches its sealing entry
+    and its stored copy.
+
+    A forger who recomputes every hash after an edit is only caught with --head: keep
+    the output of `s4 audit head` somewhere S4 cannot write.
+
+    \b
+    Example:
+      s4 audit verify
+      s4 audit verify --head 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+
+    Exit status 0 only when everything holds; 1 when anything does not; 2 usage error.
+    """
+    database = _database(obj)
+    try:
+        report = audit_log.verify_log(database, obj.home, kept)
+    finally:
+        database.conn.close()
+    echo = click.echo
+    echo(f"entries checked: {report.entries}")
+    echo(f"head: {report.head_seq}:{report.head_hash}"
+         + (f" {report.head_at}" if report.head_at else ""))
+    finding = report.finding
+    if finding is None:
+        echo("chain: every entry matches its hash and follows the one before it")
+    else:
+        echo(f"FIRST BAD ENTRY: seq {finding.seq} ({finding.kind})")
+        echo(f"  what is wrong: {finding.describe()}")
+        entry = finding.entry
+        if entry is not None:
+            echo(f"  as stored: at {entry['at']}  actor {entry['actor']}  action "
+                 f"{entry['action']}  subject {entry['subject']}")
+        else:
+            echo(f"  as stored: no entry {finding.seq} in the log")
+    for problem in report.structure_problems:
+        echo(f"PROBLEM: {problem}")
+    if not report.structure_problems:
+        echo("protection: the database still refuses UPDATE and DELETE on the log")
+    if report.kept_head is not None:
+        seq, digest = report.kept_head
+        if report.head_problem:
+            echo(f"KEPT HEAD NOT EXTENDED: {seq}:{digest[:16]}…: {report.head_problem}")
+        else:
+            echo(f"kept head {seq}:{digest[:16]}…: the log still extends it")
+    if report.certificate_checks == 0:
+        echo("certificates: no certificate checks registered")
+    else:
+        echo(f"certificates: {report.certificate_checks} check(s) run, "
+             f"{len(report.certificate_problems)} problem(s)")
+        for problem in report.certificate_problems:
+            echo(f"PROBLEM: {problem}")
+    problems = report.problems()
+    if problems:
+        echo(f"audit log NOT intact: {len(problems)} problem(s)")
+        sys.exit(EXIT_FAILED)
+    echo("audit log intact")
+
+
+# --------------------------------------------------------------------------- head
+
+
+@audit.command()
+@click.pass_obj
+def head(obj) -> None:
+    """Print the chain head as one line: SEQ:HASH and the entry's time (UTC).
+
+    Keep that line outside S4 (a ticket, an email to the auditor, a printed sign-off).
+    Later, `s4 audit verify --head LINE` proves that nothing up to that entry has been
+    rewritten since — even by someone who recomputed every hash.
+
+    \b
+    Example:
+      s4 audit head
+      s4 audit head | mail -s "S4 audit head $(date -I)" records@council.example
+    """
+    database = _database(obj)
+    try:
+        last = store_db.audit_last_event(database)
+    finally:
+        database.conn.close()
+    if last is None:
+        _cli().fail("the audit log is empty", EXIT_USAGE)
+    click.echo(f"{last['seq']}:{last['hash']} {last['at']}")
+    click.echo("Keep this line outside S4; check it later with "
+               "`s4 audit verify --head LINE`.", err=True)
+
+
+# --------------------------------------------------------------------------- log
+
+
+@audit.command("log")
+@click.option("--doc", help="Only events about this document (e.g. D000012).")
+@click.option("--box", "box_id", metavar="ID",
+              help="Only events about this box, its batches and its documents.")
+@click.option("--since", callback=_since_option, metavar="DATE",
+              help="Only events at or after DATE (2026-05-01 or 2026-05-01T14:30; UTC).")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table",
+              show_default=True, help="jsonl: one JSON object per event, for scripts.")
+@click.pass_obj
+def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -> None:
+    """The audit trail, oldest first. Filters combine.
+
+    \b
+    JSONL fields: seq, at, actor, action, subject, details (an object), prev_hash, hash.
+
+    \b
+    Example:
+      s4 audit log --doc D000012
+      s4 audit log --box box-0042 --since 2026-05-01
+      s4 audit log --format jsonl | jq 'select(.action == "paper.destroyed")'
+    """
+    cli = _cli()
+    doc_id = None
+    if doc is not None:
+        try:
+            doc_id = store_db.normalise_doc_id(doc)
+        except ValueError as exc:
+            cli.fail(str(exc), EXIT_USAGE)
+    database = _database(obj)
+    try:
+        events = store_db.audit_trail(database, doc=doc_id, box=box_id, since=since)
+        if fmt == "jsonl":
+            for event in events:
+                record = {key: event[key] for key in
+                          ("seq", "at", "actor", "action", "subject", "prev_hash", "hash")}
+                record["details"] = json.loads(event["details"])
+                click.echo(json.dumps(record, ensure_ascii=False))
+            return
+        rows = [[str(e["seq"]), e["at"][:19].replace("T", " "), e["actor"], e["action"],
+                 e["subject"], _short_details(e["details"])] for e in events]
+        if not rows:
+            cli.out.print("No audit entries match.", highlight=False)
+            return
+        # Fixed widths that add up to 80 columns with one space between columns; the
+        # details column takes whatever a wider terminal adds.
+        table = Table(box=rich_box.SIMPLE_HEAD, show_edge=False, padding=0, expand=True,
+                      title="Audit log (times UTC)", title_justify="left")
+        table.add_column("#", justify="right", no_wrap=True,
+                         width=max(3, max(len(r[0]) for r in rows)))
+        table.add_column("time", no_wrap=True, width=19)
+        for name, width in (("actor", 8), ("action", 20), ("subject", 12)):
+            table.add_column(name, no_wrap=True, overflow="ellipsis", width=width)
+        table.add_column("details", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))
+        cli.out.print(table)
+    finally:
+        database.conn.close()
