@@ -40,6 +40,8 @@ EXPORT_FIELDS = [
     "id", "batch", "source_name", "sha256", "pages", "state", "quarantine_reason",
     "duplicate_of", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "pipeline", "media_type",
     "created_at", "updated_at", "output_pdf", "pdfa",
+    "store_backend", "store_location", "store_item_id", "stored_at", "verified_at",
+    "verify_method", "stored_sha256",
 ]
 
 

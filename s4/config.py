@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(Exception):
@@ -159,27 +166,167 @@ class GeneralSettings(StrictModel):
     default_pipeline: str = "default"
 
 
+# ---- store settings ([store] in s4.toml)
+
+UPLOAD_FRAGMENT_UNIT = 320 * 1024  # Graph: upload-session fragments are multiples of 320 KiB
+FOLDER_FIELDS = ("record_class", "year", "month", "batch", "box", "disposal_year")
+# S4 metadata that can be written to SharePoint columns (key -> default column name).
+DEFAULT_COLUMNS = {
+    "record_class": "S4RecordClass", "disposal_due": "S4DisposalDate",
+    "disposal_action": "S4DisposalAction", "document_date": "S4DocumentDate",
+    "refs": "S4References", "batch": "S4Batch", "box": "S4Box", "id": "S4Id",
+    "sha256": "S4SHA256",
+}
+
+
+def _check_folder_template(value: str) -> str:
+    import string
+
+    try:
+        names = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as exc:
+        raise ValueError(f"not a folder template: {exc}") from None
+    unknown = [name for name in names if name not in FOLDER_FIELDS]
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)};"
+                         f" known: {', '.join('{' + n + '}' for n in FOLDER_FIELDS)}")
+    if value.startswith("/") or "\\" in value:
+        raise ValueError("use a relative path with '/' between folders, e.g. "
+                         "'{record_class}/{year}'")
+    return value
+
+
+class LocalStoreSettings(StrictModel):
+    """The default store: a folder (``store/`` in the S4 home unless ``path`` is set)."""
+
+    path: Path | None = None
+    folder: str = "{record_class}/{year}"
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        return _check_folder_template(value)
+
+
+class SharePointSettings(StrictModel):
+    """Microsoft Graph with an Entra app registration that signs in with a certificate."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    certificate: Path | None = None  # PEM (key + certificate) or PFX/P12
+    certificate_password_env: str | None = None  # NAME of the variable holding the password
+    site: str = ""  # "contoso.sharepoint.com:/sites/records"
+    library: str = "Documents"
+    folder: str = "{record_class}/{year}"
+    authority: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    fragment_size: int = Field(default=32 * UPLOAD_FRAGMENT_UNIT, gt=0,
+                               le=192 * UPLOAD_FRAGMENT_UNIT)
+    columns: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_COLUMNS))
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_seconds: float = Field(default=1.0, gt=0)
+    max_backoff_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("folder")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        return _check_folder_template(value)
+
+    @field_validator("fragment_size")
+    @classmethod
+    def _fragment_multiple(cls, value: int) -> int:
+        if value % UPLOAD_FRAGMENT_UNIT:
+            raise ValueError(
+                f"must be a multiple of 320 KiB ({UPLOAD_FRAGMENT_UNIT} bytes), e.g. "
+                f"{max(1, value // UPLOAD_FRAGMENT_UNIT) * UPLOAD_FRAGMENT_UNIT}")
+        return value
+
+    @field_validator("site")
+    @classmethod
+    def _site_form(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9.-]+(:/[^:]*)?", value):
+            raise ValueError("expected 'host:/sites/name', e.g. "
+                             "'contoso.sharepoint.com:/sites/records'")
+        return value
+
+    @field_validator("authority", "graph_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("certificate_password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("give the NAME of an environment variable (e.g. "
+                             "'S4_CERT_PASSWORD'), never the password itself")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(DEFAULT_COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown S4 field(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(DEFAULT_COLUMNS)} (map a field to \"\" to skip it)")
+        return {**DEFAULT_COLUMNS, **value}
+
+
+class StoreSettings(StrictModel):
+    backend: Literal["local", "sharepoint"] = "local"
+    # While the store is unreachable, wait at most this long between attempts.
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    local: LocalStoreSettings = Field(default_factory=LocalStoreSettings)
+    sharepoint: SharePointSettings = Field(default_factory=SharePointSettings)
+
+    @model_validator(mode="after")
+    def _sharepoint_complete(self) -> StoreSettings:
+        if self.backend == "sharepoint":
+            missing = [name for name in ("tenant_id", "client_id", "certificate", "site")
+                       if not getattr(self.sharepoint, name)]
+            if missing:
+                raise ValueError(
+                    "backend = 'sharepoint' needs " + ", ".join(
+                        f"store.sharepoint.{name}" for name in missing))
+        return self
+
+
 class Settings(StrictModel):
     s4: GeneralSettings = Field(default_factory=GeneralSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     ocr: OcrWorkerSettings = Field(default_factory=OcrWorkerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
 
 def _toml_line(text: str, loc: tuple) -> int | None:
-    """Best-effort line of a TOML key: find its ``[section]`` then ``key =`` below it."""
+    """Best-effort line of a TOML key: find its deepest ``[section]`` (``[a.b]`` too), then
+    ``key =`` inside that section; else the section header's own line."""
     lines = text.splitlines()
-    start = 0
-    if len(loc) > 1:
-        header = re.compile(rf"^\s*\[\s*{re.escape(str(loc[0]))}\s*\]")
+    parts = [str(part) for part in loc]
+    for depth in range(len(parts), 0, -1):
+        name = r"\s*\.\s*".join(re.escape(part) for part in parts[:depth])
+        header = re.compile(rf"^\s*\[\s*{name}\s*\]")
+        start = next((n for n, line in enumerate(lines) if header.match(line)), None)
+        if start is None:
+            continue
+        if depth < len(parts):
+            key = re.compile(rf"^\s*{re.escape(parts[depth])}\s*=")
+            for number in range(start + 1, len(lines)):
+                if re.match(r"^\s*\[", lines[number]):
+                    break
+                if key.match(lines[number]):
+                    return number + 1
+        return start + 1
+    if parts:
+        key = re.compile(rf"^\s*{re.escape(parts[0])}\s*=")
         for number, line in enumerate(lines):
-            if header.match(line):
-                start = number
-                break
-    key = re.compile(rf"^\s*{re.escape(str(loc[-1 if len(loc) < 3 else 1]))}\s*=")
-    for number in range(start, len(lines)):
-        if key.match(lines[number]):
-            return number + 1
-    return start + 1 if start else None
+            if key.match(line):
+                return number + 1
+    return None
 
 
 def load_settings(path: Path) -> Settings:

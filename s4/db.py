@@ -569,3 +569,159 @@ def audit_trail(
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     for row in db.conn.execute(f"SELECT * FROM events{where} ORDER BY seq", params):
         yield dict(row)
+
+
+# ---- store
+# The store stage's journal: one row per record on its way to the store, so an upload
+# interrupted at any point (crash, kill -9, network) resumes without a second copy. Upload
+# session URLs carry a temporary credential, so only a redacted form is kept here.
+
+EXTRA_SCHEMA.append("""
+CREATE TABLE IF NOT EXISTS store_journal (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(id),
+    backend TEXT NOT NULL,
+    state TEXT NOT NULL,          -- pending|uploading|committed|fields_set|verified|conflict
+    target TEXT,                  -- path inside the store (folders/name)
+    size INTEGER,
+    sha256 TEXT,                  -- of the stored file (the PDF/A), not of the scan
+    quickxor TEXT,
+    session TEXT,                 -- upload session, redacted (no tempauth)
+    offset INTEGER NOT NULL DEFAULT 0,
+    item_id TEXT,
+    location TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    updated_at TEXT NOT NULL
+);
+""")
+DOCUMENT_COLUMNS["stored_sha256"] = "TEXT"  # SHA-256 of the stored PDF/A
+
+STORE_JOURNAL_FIELDS = ("backend", "state", "target", "size", "sha256", "quickxor", "session",
+                        "offset", "item_id", "location", "attempts", "last_error")
+
+
+def store_journal_get(db: sqlite_utils.Database, doc_id: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM store_journal WHERE doc_id = ?",
+                                (doc_id,)).fetchone())
+
+
+def store_journal_set(db: sqlite_utils.Database, doc_id: str, **fields: Any) -> None:
+    """Create or update a record's journal row (only the fields given change)."""
+    unknown = set(fields) - set(STORE_JOURNAL_FIELDS)
+    if unknown:
+        raise KeyError(f"not a store_journal field: {', '.join(sorted(unknown))}")
+    with transaction(db) as conn:
+        exists = conn.execute("SELECT 1 FROM store_journal WHERE doc_id = ?",
+                              (doc_id,)).fetchone()
+        fields["updated_at"] = now()
+        if exists:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            conn.execute(f"UPDATE store_journal SET {assignments} WHERE doc_id = ?",
+                         (*fields.values(), doc_id))
+        else:
+            fields.setdefault("state", "pending")
+            fields.setdefault("backend", "unknown")
+            columns = ", ".join(["doc_id", *fields])
+            marks = ", ".join("?" for _ in range(len(fields) + 1))
+            conn.execute(f"INSERT INTO store_journal ({columns}) VALUES ({marks})",
+                         (doc_id, *fields.values()))
+
+
+def store_pending(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
+    """Records waiting for the store (state ``filed``), oldest first."""
+    sql = "SELECT * FROM documents WHERE state = ? ORDER BY seq"
+    params: tuple = (FILED,)
+    if limit:
+        sql += " LIMIT ?"
+        params = (FILED, limit)
+    return [dict(r) for r in db.conn.execute(sql, params)]
+
+
+def store_pending_count(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM documents WHERE state = ?",
+                           (FILED,)).fetchone()["n"]
+
+
+def store_mark_stored(
+    db: sqlite_utils.Database, doc_id: str, actor: str, *, backend: str, location: str,
+    item_id: str, sha256: str, verify_method: str, details: dict[str, Any],
+) -> None:
+    """The record is in the store and verified: state ``stored``, journal ``verified``."""
+    with transaction(db):
+        stamp = now()
+        update_document(
+            db, doc_id, actor, "document.stored",
+            {"backend": backend, "location": location, "item_id": item_id, "sha256": sha256,
+             "verify_method": verify_method, **details},
+            state=STORED, store_backend=backend, store_location=location,
+            store_item_id=item_id, stored_sha256=sha256, stored_at=stamp, verified_at=stamp,
+            verify_method=verify_method,
+        )
+        store_journal_set(db, doc_id, state="verified", item_id=item_id, location=location,
+                          session=None, last_error=None)
+
+
+def store_mark_conflict(
+    db: sqlite_utils.Database, doc_id: str, actor: str, reason: str, details: dict[str, Any],
+) -> None:
+    """Another file already has this record's name: quarantine, never overwrite. The PDF/A
+    stays where it is (``output_pdf``), ready for ``s4 store sync --retry-conflicts``."""
+    with transaction(db):
+        update_document(db, doc_id, actor, "document.store_conflict",
+                        {"reason": reason, **details},
+                        state=QUARANTINED, quarantine_reason=reason)
+        store_journal_set(db, doc_id, state="conflict", last_error=reason, session=None,
+                          **({"backend": details["backend"]} if details.get("backend") else {}))
+
+
+def store_note_failure(db: sqlite_utils.Database, doc_id: str, error: str) -> None:
+    """A transient failure: the record stays ``filed``; the journal remembers why."""
+    with transaction(db) as conn:
+        row = conn.execute("SELECT attempts FROM store_journal WHERE doc_id = ?",
+                           (doc_id,)).fetchone()
+        store_journal_set(db, doc_id, attempts=(row["attempts"] if row else 0) + 1,
+                          last_error=error)
+
+
+def store_conflicts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    rows = db.conn.execute(
+        "SELECT d.* FROM documents d JOIN store_journal j ON j.doc_id = d.id"
+        " WHERE d.state = ? AND j.state = 'conflict' ORDER BY d.seq", (QUARANTINED,))
+    return [dict(r) for r in rows]
+
+
+def store_requeue_conflict(db: sqlite_utils.Database, doc_id: str, actor: str) -> None:
+    """After a person resolved a name conflict in the store: back to ``filed``."""
+    with transaction(db):
+        update_document(db, doc_id, actor, "document.store_requeued",
+                        {"note": "name conflict resolved by a person; store again"},
+                        state=FILED, quarantine_reason=None)
+        store_journal_set(db, doc_id, state="pending", last_error=None, item_id=None,
+                          location=None, offset=0)
+
+
+def stored_documents(db: sqlite_utils.Database, doc_ids: list[str] | None = None,
+                     ) -> list[dict[str, Any]]:
+    """Stored records with their journal (sha256, size, quickxor of the stored file)."""
+    sql = ("SELECT d.*, j.size AS stored_size, j.quickxor AS stored_quickxor,"
+           " j.target AS stored_target FROM documents d"
+           " LEFT JOIN store_journal j ON j.doc_id = d.id WHERE d.state = ?")
+    params: list[Any] = [STORED]
+    if doc_ids:
+        sql += f" AND d.id IN ({', '.join('?' for _ in doc_ids)})"
+        params.extend(doc_ids)
+    return [dict(r) for r in db.conn.execute(sql + " ORDER BY d.seq", params)]
+
+
+def store_record_verification(
+    db: sqlite_utils.Database, doc_id: str, actor: str, ok: bool, method: str, detail: str,
+) -> None:
+    """A fixity check: ``verified_at`` moves on when it passed and is cleared when it failed
+    (so nothing downstream — paper destruction — trusts a copy that no longer matches)."""
+    if ok:
+        update_document(db, doc_id, actor, "document.verified", {"method": method},
+                        verified_at=now(), verify_method=method)
+    else:
+        update_document(db, doc_id, actor, "document.verify_failed",
+                        {"method": method, "detail": detail},
+                        verified_at=None, verify_method=f"FAILED {method}")

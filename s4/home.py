@@ -35,6 +35,43 @@ ignore = [".*", "Thumbs.db", "desktop.ini", "~$*", "*.tmp", "*.part"]
 [ocr]
 # OCR worker processes; each runs one Tesseract page at a time. 0 = one per CPU core.
 workers = 0
+
+# Where filed records are stored. The default is the store/ folder in this home, laid out as
+# {record_class}/{year}/, each record with a .json metadata sidecar. For SharePoint, remove
+# the leading "# " from the [store] and [store.sharepoint] lines below and fill them in;
+# docs/sharepoint.md explains the Entra app registration. Check with `s4 store check`.
+# [store]
+# backend = "sharepoint"             # "local" (the default) or "sharepoint"
+# retry_max_seconds = 300.0          # while the store is down, retry at least this often
+#
+# [store.local]
+# path = "/srv/records"              # default: store/ in this home
+# folder = "{record_class}/{year}"   # also {month}, {batch}, {box}, {disposal_year}
+#
+# [store.sharepoint]
+# tenant_id = "00000000-0000-0000-0000-000000000000"   # Directory (tenant) ID
+# client_id = "00000000-0000-0000-0000-000000000000"   # Application (client) ID
+# certificate = "/etc/s4/s4-app.pem" # PEM with private key + certificate, or a PFX
+# certificate_password_env = "S4_CERT_PASSWORD"   # NAME of the variable holding its password
+# site = "contoso.sharepoint.com:/sites/records"
+# library = "Records"
+# folder = "{record_class}/{year}"
+# authority = "https://login.microsoftonline.com"  # differs in sovereign clouds
+# graph_url = "https://graph.microsoft.com/v1.0"
+# fragment_size = 10485760           # upload fragment: a multiple of 327680 (320 KiB)
+# connect_timeout_seconds = 10.0
+# read_timeout_seconds = 120.0
+#
+# [store.sharepoint.columns]         # S4 field -> library column ("" = do not set)
+# record_class = "S4RecordClass"
+# disposal_due = "S4DisposalDate"
+# disposal_action = "S4DisposalAction"
+# document_date = "S4DocumentDate"
+# refs = "S4References"
+# batch = "S4Batch"
+# box = "S4Box"
+# id = "S4Id"
+# sha256 = "S4SHA256"
 """
 
 

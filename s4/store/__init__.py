@@ -1,31 +1,310 @@
 """Store stage: put each filed record (PDF/A + metadata) in the configured store, verified.
 
-Backends: ``local`` (default) and ``sharepoint`` (Microsoft Graph). The pipeline hands
-records over through ``StoreWorker``; ``s4 store sync`` drains the same queue by hand.
+Backends: ``local`` (default; ``s4.store.local``) and ``sharepoint`` (Microsoft Graph;
+``s4.store.sharepoint``). A record in state ``filed`` is stored, then verified by hash, and
+only then becomes ``stored``. A name already taken by a different file quarantines the record
+with a reason (never overwrite); the same file already there is simply recorded as stored.
+
+The pipeline hands records over through :class:`StoreWorker`; ``s4 store sync`` drains the
+same queue by hand (:func:`sync_all`) and ``s4 store verify`` re-checks stored records
+(:func:`verify_stored`).
 """
 
 from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s4 import db as store_db
+from s4.config import Home, Settings
+from s4.store.base import (
+    Backend,
+    CheckLine,
+    Journal,
+    Outcome,
+    RecordProblem,
+    StoreError,
+    StoreSetupError,
+    StoreUnavailable,
+    Upload,
+    VerifyResult,
+    record_metadata,
+    target_for,
+)
+from s4.store.quickxor import QuickXorHash
+
+log = logging.getLogger("s4.store")
+
+__all__ = [
+    "CheckLine", "Outcome", "StoreError", "StoreSetupError", "StoreUnavailable", "StoreWorker",
+    "SyncReport", "VerifyResult", "make_backend", "store_record", "sync_all", "verify_stored",
+]
+
+
+def make_backend(home: Home, settings: Settings,
+                 stop: threading.Event | None = None) -> Backend:
+    store = settings.store
+    if store.backend == "sharepoint":
+        from s4.store.sharepoint import SharePointBackend
+
+        return SharePointBackend(store.sharepoint, home.root, stop)
+    from s4.store.local import LocalBackend
+
+    root = store.local.path or home.store
+    return LocalBackend(root if root.is_absolute() else home.root / root)
+
+
+def _template(settings: Settings) -> str:
+    store = settings.store
+    return store.sharepoint.folder if store.backend == "sharepoint" else store.local.folder
+
+
+def _hash_file(path: Path) -> tuple[int, str, str]:
+    sha, quick, size = hashlib.sha256(), QuickXorHash(), 0
+    with path.open("rb") as handle:
+        while block := handle.read(4 * 1024 * 1024):
+            sha.update(block)
+            quick.update(block)
+            size += len(block)
+    return size, sha.hexdigest(), quick.b64digest()
+
+
+def store_record(db, backend: Backend, settings: Settings, doc: dict[str, Any],
+                 actor: str) -> Outcome:
+    """Store one filed record and record the result (stored, or quarantined as a conflict).
+
+    Raises StoreUnavailable/StoreSetupError when the store cannot take it now; the record
+    then stays ``filed`` and its journal says where to resume."""
+    doc_id = doc["id"]
+    journal = Journal(db, doc_id, backend.name).load()
+    try:
+        path = Path(doc["output_pdf"] or "")
+        if not doc["output_pdf"] or not path.is_file():
+            raise RecordProblem(
+                f"the PDF/A to store ({doc['output_pdf'] or 'none recorded'}) is missing from "
+                f"the work area; restore it, or rescan the paper, then run "
+                f"`s4 store sync --retry-conflicts`")
+        size, sha256, quickxor = _hash_file(path)
+        if journal.state in ("uploading", "committed", "fields_set") and journal.get("target"):
+            *folders, name = journal.get("target").split("/")  # resume where it was going
+        else:
+            folders, name = target_for(doc, _template(settings),
+                                       getattr(backend, "path_prefix", ""))
+        upload = Upload(doc=doc, path=path, size=size, sha256=sha256, quickxor=quickxor,
+                        folder=folders, name=name,
+                        metadata=record_metadata(doc, sha256, size, quickxor))
+        outcome = backend.store(upload, journal)
+    except RecordProblem as exc:
+        outcome = Outcome("conflict", detail=str(exc))
+    if outcome.kind == "conflict":
+        store_db.store_mark_conflict(db, doc_id, actor, outcome.detail,
+                                     {"backend": backend.name, "location": outcome.location})
+        log.warning("%s: not stored: %s", doc_id, outcome.detail)
+        return outcome
+    store_db.store_mark_stored(
+        db, doc_id, actor, backend=backend.name, location=outcome.location,
+        item_id=outcome.item_id, sha256=sha256, verify_method=outcome.verify_method,
+        details={"uploaded": outcome.kind == "uploaded", "size": size, "quickxor": quickxor},
+    )
+    log.info("%s: stored at %s (%s)", doc_id, outcome.location,
+             "uploaded" if outcome.kind == "uploaded" else "already there, same content")
+    return outcome
+
+
+@dataclass
+class SyncReport:
+    stored: list[str] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+    pending: int = 0
+    unavailable: str = ""
+    hint: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts and not self.unavailable
+
+
+def sync_all(home: Home, actor: str, settings: Settings | None = None,
+             retry_conflicts: bool = False,
+             on_record: Callable[[str, Outcome], None] | None = None) -> SyncReport:
+    """Store every filed record now, in this thread. Stops at the first store outage."""
+    settings = settings or home.settings()
+    db = store_db.connect(home.database)
+    store_db.migrate(db)
+    report = SyncReport()
+    backend = make_backend(home, settings)
+    try:
+        if retry_conflicts:
+            for doc in store_db.store_conflicts(db):
+                store_db.store_requeue_conflict(db, doc["id"], actor)
+        for doc in store_db.store_pending(db):
+            try:
+                outcome = store_record(db, backend, settings, doc, actor)
+            except StoreSetupError as exc:
+                report.unavailable, report.hint = str(exc), exc.hint
+                break
+            except StoreError as exc:
+                store_db.store_note_failure(db, doc["id"], str(exc))
+                report.unavailable = str(exc)
+                break
+            {"uploaded": report.stored, "already_present": report.already_present}.get(
+                outcome.kind, []).append(doc["id"])
+            if outcome.kind == "conflict":
+                report.conflicts.append((doc["id"], outcome.detail))
+            if on_record:
+                on_record(doc["id"], outcome)
+        report.pending = store_db.store_pending_count(db)
+    finally:
+        backend.close()
+        db.conn.close()
+    return report
+
+
+def verify_stored(home: Home, actor: str, deep: bool = False, doc_ids: list[str] | None = None,
+                  settings: Settings | None = None,
+                  ) -> list[tuple[dict[str, Any], VerifyResult]]:
+    """Re-check stored records against the store (a fixity check); records each result."""
+    settings = settings or home.settings()
+    db = store_db.connect(home.database)
+    store_db.migrate(db)
+    backend = make_backend(home, settings)
+    results = []
+    try:
+        for doc in store_db.stored_documents(db, doc_ids):
+            if doc["store_backend"] != backend.name:
+                results.append((doc, VerifyResult(
+                    False, "skipped", f"stored in {doc['store_backend']}, but the configured "
+                                      f"store is {backend.name}")))
+                continue
+            journal = Journal(db, doc["id"], backend.name).load()
+            result = backend.verify(doc, journal, deep)
+            store_db.store_record_verification(db, doc["id"], actor, result.ok, result.method,
+                                               result.detail)
+            results.append((doc, result))
+    finally:
+        backend.close()
+        db.conn.close()
+    return results
 
 
 class StoreWorker:
     """Uploads filed records in the background so OCR never waits for the store.
 
-    Placeholder until the store stage lands: it accepts notifications and does nothing.
+    Used by the pipeline's ``Line``::
+
+        worker = StoreWorker(home, actor)
+        worker.start()          # when processing begins: uploads whatever is pending
+        worker.wake()           # whenever a document becomes ``filed``
+        worker.drain(timeout)   # at the end of ``s4 run``: True once nothing is pending
+        worker.stop()           # on close; an unfinished upload resumes from its journal
+
+    The worker thread has its own database connection. While the store is unreachable (or
+    set up wrongly) it backs off — exponentially, with jitter, up to
+    ``[store] retry_max_seconds`` — and tries again; records wait in state ``filed`` and the
+    queue drains when the store returns. It also looks for filed records every
+    ``poll_seconds``, so records filed by another process are not left behind.
     """
 
-    def __init__(self, home, actor: str):
+    def __init__(self, home: Home, actor: str, poll_seconds: float = 5.0,
+                 settings: Settings | None = None):
         self.home = home
         self.actor = actor
+        self.poll_seconds = poll_seconds
+        self.settings = settings
+        self.last_problem = ""
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._state = threading.Condition()
+        self._passes_started = 0
+        self._idle_pass = 0
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Begin uploading whatever is pending."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="s4-store", daemon=True)
+        self._thread.start()
 
     def wake(self) -> None:
         """A record was filed: look for pending work now rather than at the next tick."""
+        self._wake.set()
 
     def drain(self, timeout: float) -> bool:
-        """Wait until nothing filed is waiting for the store (True) or the timeout passes."""
-        return True
+        """Wait until nothing filed is waiting for the store (True) or the timeout passes
+        (False: the store is down or slow; the records stay ``filed`` and resume later)."""
+        self.start()
+        with self._state:
+            target = self._passes_started + 1  # a pass that starts after this call
+            self._wake.set()
+            return self._state.wait_for(lambda: self._idle_pass >= target, timeout)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
         """Finish the current step and stop; unfinished uploads resume from their journal."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        settings = self.settings or self.home.settings()
+        db = store_db.connect(self.home.database)
+        store_db.migrate(db)
+        backend: Backend | None = None
+        failures = 0
+        skip: dict[str, int] = {}  # records that failed unexpectedly: attempts so far
+        try:
+            while not self._stop.is_set():
+                with self._state:
+                    self._passes_started += 1
+                    this_pass = self._passes_started
+                    self._wake.clear()
+                try:
+                    if backend is None:
+                        backend = make_backend(self.home, settings, self._stop)
+                    pending = [d for d in store_db.store_pending(db) if skip.get(d["id"], 0) < 3]
+                    for doc in pending:
+                        if self._stop.is_set():
+                            break
+                        try:
+                            store_record(db, backend, settings, doc, self.actor)
+                        except StoreError:
+                            raise
+                        except Exception as exc:  # a bug must not stop the other records
+                            log.exception("%s: unexpected error while storing", doc["id"])
+                            store_db.store_note_failure(db, doc["id"],
+                                                        f"{type(exc).__name__}: {exc}")
+                            skip[doc["id"]] = skip.get(doc["id"], 0) + 1
+                    failures = 0
+                    self.last_problem = ""
+                except StoreError as exc:
+                    if self._stop.is_set():
+                        break
+                    failures += 1
+                    delay = min(settings.store.retry_max_seconds, 2.0 ** min(failures, 16))
+                    delay = random.uniform(delay / 2, delay)  # jitter, not crypto
+                    hint = getattr(exc, "hint", "")
+                    if str(exc) != self.last_problem:
+                        log.warning("store unavailable, records wait and are retried: %s%s",
+                                    exc, f" — {hint}" if hint else "")
+                    self.last_problem = str(exc)
+                    self._stop.wait(delay)
+                    continue
+                if not pending:
+                    with self._state:
+                        self._idle_pass = this_pass
+                        self._state.notify_all()
+                    self._wake.wait(self.poll_seconds)
+        finally:
+            if backend is not None:
+                backend.close()
+            db.conn.close()
