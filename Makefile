@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := .make
 DEMO_HOME ?= .demo-home
+# The sample scans (samples/scans also holds their ground truth and manifest).
+SAMPLE_SCANS = $(wildcard samples/scans/scan_*.pdf samples/scans/scan_*.tif \
+	samples/scans/scan_*.jpg samples/scans/scan_*.png)
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd ghostscript unpaper \
 	pngquant poppler-utils qpdf fonts-dejavu-core
 # Binaries that prove the system packages are present (skip apt-get when they are).
@@ -42,7 +45,7 @@ $(STAMP)/venv: pyproject.toml setup.py
 demo: install
 	@rm -rf $(DEMO_HOME)
 	$(BIN)/s4 --home $(DEMO_HOME) init
-	$(BIN)/s4 --home $(DEMO_HOME) run --batch demo-box-001 samples/scans
+	$(BIN)/s4 --home $(DEMO_HOME) run --batch demo-box-001 $(SAMPLE_SCANS)
 	$(BIN)/s4 --home $(DEMO_HOME) status
 	$(BIN)/s4 --home $(DEMO_HOME) review list
 	$(BIN)/python bench/accuracy.py --home $(DEMO_HOME) --manifest samples/scans/manifest.json
@@ -57,7 +60,7 @@ bench: install
 accuracy: install
 	@rm -rf .bench/accuracy-home
 	$(BIN)/s4 --home .bench/accuracy-home init >/dev/null
-	$(BIN)/s4 --home .bench/accuracy-home run --batch accuracy samples/scans || true
+	$(BIN)/s4 --home .bench/accuracy-home run --batch accuracy $(SAMPLE_SCANS) || true
 	$(BIN)/python bench/accuracy.py --home .bench/accuracy-home
 
 lint: install
