@@ -6,6 +6,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from s4 import db as store_db
@@ -80,12 +81,15 @@ def check(obj) -> None:
     table.add_column("", no_wrap=True)
     table.add_column("result", overflow="fold")
     for line in lines:
-        table.add_row(line.step, "[green]ok[/]" if line.ok else "[red]FAILED[/]", line.detail)
+        table.add_row(line.step, "[green]ok[/]" if line.ok else "[red]FAILED[/]",
+                      escape(line.detail))
     out.print(table)
     failed = [line for line in lines if not line.ok]
-    for line in failed:
+    for line in failed:  # again in full, unwrapped: easy to read, copy and search for
+        out.print(f"[red]FAILED[/] [bold]{line.step}[/]: {escape(line.detail)}", highlight=False,
+                  soft_wrap=True)
         if line.hint:
-            out.print(f"[bold]{line.step}[/]: {line.hint}", highlight=False)
+            out.print(f"  what to do: {escape(line.hint)}", highlight=False, soft_wrap=True)
     if failed:
         sys.exit(EXIT_ENVIRONMENT)
     out.print("The store is ready.")
@@ -129,13 +133,9 @@ def sync(obj, retry_conflicts: bool) -> None:
                          ("still waiting", report.pending)):
         table.add_row(label, str(value))
     out.print(table)
-    if report.conflicts:
-        conflicts = Table(title="Not stored", title_justify="left")
-        conflicts.add_column("record", no_wrap=True)
-        conflicts.add_column("reason", overflow="fold")
-        for doc_id, reason in report.conflicts:
-            conflicts.add_row(doc_id, reason)
-        out.print(conflicts)
+    for doc_id, reason in report.conflicts:  # unwrapped: the reason is the instructions
+        out.print(f"[bold]{doc_id}[/] not stored: {escape(reason)}", highlight=False,
+                  soft_wrap=True)
     if report.unavailable:
         _fail(f"the store is not available: {report.unavailable}. {report.pending} record(s) "
               "wait and are uploaded when it is back.", EXIT_ENVIRONMENT,
@@ -185,7 +185,8 @@ def verify(obj, docs: tuple[str, ...], deep: bool) -> None:
     for doc, result in results:
         bad += not result.ok
         table.add_row(doc["id"], "[green]ok[/]" if result.ok else "[red]MISMATCH[/]",
-                      result.method, doc["store_location"] if result.ok else result.detail)
+                      result.method,
+                      escape(doc["store_location"] if result.ok else result.detail))
     out.print(table)
     out.print(f"{len(results) - bad} of {len(results)} record(s) verified"
               + (f"; {bad} MISMATCH — investigate before any paper is destroyed" if bad else ""),
