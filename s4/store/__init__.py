@@ -256,7 +256,12 @@ class StoreWorker:
             self._thread = None
 
     def _run(self) -> None:
-        settings = self.settings or self.home.settings()
+        try:
+            settings = self.settings or self.home.settings()
+        except Exception as exc:  # the pipeline validated s4.toml already; be safe anyway
+            self.last_problem = f"cannot read the store settings: {exc}"
+            log.error("store worker not started: %s", self.last_problem)
+            return
         db = store_db.connect(self.home.database)
         store_db.migrate(db)
         backend: Backend | None = None
