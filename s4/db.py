@@ -725,3 +725,172 @@ def store_record_verification(
         update_document(db, doc_id, actor, "document.verify_failed",
                         {"method": method, "detail": detail},
                         verified_at=None, verify_method=f"FAILED {method}")
+
+
+# ---- retention
+# Retention events (a records manager says "case FOI/2021/0042 closed on …"), holds, and the
+# queries behind the disposition report. Decisions themselves live in ``documents`` columns.
+
+EXTRA_SCHEMA.append(
+    """
+    CREATE TABLE IF NOT EXISTS retention_events (
+        id INTEGER PRIMARY KEY,
+        event_type TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        ref_key TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        recorded_by TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX IF NOT EXISTS retention_events_ref ON retention_events(ref_key, event_type);
+
+    CREATE TABLE IF NOT EXISTS holds (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        reason TEXT NOT NULL,
+        scope_kind TEXT NOT NULL CHECK (scope_kind IN ('reference', 'class', 'doc')),
+        scope_value TEXT NOT NULL,
+        placed_by TEXT NOT NULL,
+        placed_at TEXT NOT NULL,
+        lifted_by TEXT,
+        lifted_at TEXT,
+        lift_reason TEXT
+    );
+    """
+)
+
+# Records whose retention is live: filed or stored, not (yet) disposed of.
+RETAINED_STATES = (FILED, STORED)
+
+
+def reference_key(text: str) -> str:
+    """A reference folded for matching: letters and digits only, upper case, and the OCR
+    look-alikes O→0, I/L→1 (so ``FOI/2021/0042``, ``foi 2021 OO42`` and ``FOI-2021-0042``
+    are one asset id)."""
+    folded = "".join(ch for ch in str(text).upper() if ch.isalnum())
+    return folded.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+
+
+def _ref_key_function(db: sqlite_utils.Database) -> None:
+    db.conn.create_function("s4_ref_key", 1, reference_key, deterministic=True)
+
+
+_REFS_JSON = "json_each(CASE WHEN json_valid(d.refs) THEN d.refs ELSE '[]' END)"
+
+
+def insert_retention_event(
+    db: sqlite_utils.Database, event_type: str, reference: str, event_date: str, actor: str,
+    note: str, details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store a retention event and its audit entry. Call inside a transaction."""
+    cursor = db.conn.execute(
+        "INSERT INTO retention_events (event_type, reference, ref_key, event_date, recorded_by,"
+        " recorded_at, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event_type, reference, reference_key(reference), event_date, actor, now(), note),
+    )
+    event_id = cursor.lastrowid
+    append_event(db, actor, "retention.event_recorded", f"retention-event:{event_id}",
+                 {"event_type": event_type, "reference": reference, "event_date": event_date,
+                  "note": note, **(details or {})})
+    return dict(db.conn.execute("SELECT * FROM retention_events WHERE id = ?",
+                                (event_id,)).fetchone())
+
+
+def retention_events_for(db: sqlite_utils.Database, refs: list[str]) -> list[dict[str, Any]]:
+    """Recorded events for any of these references, oldest recording first."""
+    keys = sorted({reference_key(r) for r in refs if reference_key(r)})
+    if not keys:
+        return []
+    marks = ", ".join("?" for _ in keys)
+    rows = db.conn.execute(
+        f"SELECT * FROM retention_events WHERE ref_key IN ({marks}) ORDER BY id", keys)
+    return [dict(r) for r in rows]
+
+
+def retention_events(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [dict(r) for r in db.conn.execute("SELECT * FROM retention_events ORDER BY id")]
+
+
+def documents_with_reference(db: sqlite_utils.Database, reference: str) -> list[dict[str, Any]]:
+    """Every document whose ``refs`` carry this reference (matched by ``reference_key``)."""
+    _ref_key_function(db)
+    rows = db.conn.execute(
+        f"SELECT DISTINCT d.* FROM documents d, {_REFS_JSON} r"
+        " WHERE d.refs IS NOT NULL AND s4_ref_key(r.value) = ? ORDER BY d.seq",
+        (reference_key(reference),),
+    )
+    return [dict(r) for r in rows]
+
+
+def retained_documents(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Filed or stored documents that have a record class: those retention applies to."""
+    marks = ", ".join("?" for _ in RETAINED_STATES)
+    rows = db.conn.execute(
+        f"SELECT * FROM documents WHERE state IN ({marks}) AND record_class IS NOT NULL"
+        " ORDER BY seq", RETAINED_STATES)
+    return [dict(r) for r in rows]
+
+
+def disposal_candidates(
+    db: sqlite_utils.Database, before: str | None, action: str | None
+) -> list[dict[str, Any]]:
+    """Retained documents with a disposal date on or before ``before`` (ISO), soonest first."""
+    marks = ", ".join("?" for _ in RETAINED_STATES)
+    sql = (f"SELECT * FROM documents WHERE state IN ({marks}) AND record_class IS NOT NULL"
+           " AND disposal_due IS NOT NULL")
+    params: list[Any] = list(RETAINED_STATES)
+    if before is not None:
+        sql += " AND disposal_due <= ?"
+        params.append(before)
+    if action is not None:
+        sql += " AND disposal_action = ?"
+        params.append(action)
+    rows = db.conn.execute(sql + " ORDER BY disposal_due, seq", params)
+    return [dict(r) for r in rows]
+
+
+def insert_hold(
+    db: sqlite_utils.Database, reason: str, scope_kind: str, scope_value: str, actor: str,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Place a hold (id H0001, H0002, …) and log it, in one transaction."""
+    with transaction(db) as conn:
+        row = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM holds").fetchone()
+        hold_id = f"H{row['n']:04d}"
+        conn.execute(
+            "INSERT INTO holds (seq, id, reason, scope_kind, scope_value, placed_by, placed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row["n"], hold_id, reason, scope_kind, scope_value, actor, now()),
+        )
+        append_event(db, actor, "hold.placed", f"hold:{hold_id}",
+                     {"reason": reason, "scope": scope_kind, "value": scope_value,
+                      **(details or {})})
+        return dict(conn.execute("SELECT * FROM holds WHERE id = ?", (hold_id,)).fetchone())
+
+
+def get_hold(db: sqlite_utils.Database, hold_id: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM holds WHERE id = ?", (hold_id,)).fetchone())
+
+
+def lift_hold(
+    db: sqlite_utils.Database, hold_id: str, reason: str, actor: str,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Lift an active hold and log it. The row keeps who placed and who lifted it."""
+    with transaction(db) as conn:
+        cursor = conn.execute(
+            "UPDATE holds SET lifted_by = ?, lifted_at = ?, lift_reason = ?"
+            " WHERE id = ? AND lifted_at IS NULL", (actor, now(), reason, hold_id))
+        if cursor.rowcount != 1:
+            raise KeyError(f"no active hold {hold_id}")
+        append_event(db, actor, "hold.lifted", f"hold:{hold_id}",
+                     {"reason": reason, **(details or {})})
+        return dict(conn.execute("SELECT * FROM holds WHERE id = ?", (hold_id,)).fetchone())
+
+
+def holds(db: sqlite_utils.Database, include_lifted: bool = False) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM holds"
+    if not include_lifted:
+        sql += " WHERE lifted_at IS NULL"
+    return [dict(r) for r in db.conn.execute(sql + " ORDER BY seq")]
