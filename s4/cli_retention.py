@@ -1,0 +1,476 @@
+"""``s4 retention …`` (schedule checks, events, the disposition report) and ``s4 hold …``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.table import Table
+
+from s4 import db as store_db
+from s4 import retention as rt
+from s4.config import ConfigError
+from s4.schedule import Schedule, load_schedule, schedule_for
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+
+def _cli():
+    from s4 import cli  # the shared consoles, Context and helpers (imported late: no cycle)
+
+    return cli
+
+
+def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return rt.parse_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _actor(who: str | None) -> str:
+    return who or store_db.default_actor()
+
+
+def _home_schedules(home) -> list[Schedule]:
+    """Every schedule in the home's retention_rules/ (ConfigError on the first bad one)."""
+    return [load_schedule(path) for path in sorted(home.retention_rules.glob("*.yaml"))]
+
+
+class _SchedulePicker:
+    """The schedule a document is retained under: its pipeline's ``classify.schedule``."""
+
+    def __init__(self, home):
+        self.home = home
+        self._by_pipeline: dict[str, str] = {}
+        self._schedules: dict[str, Schedule] = {}
+
+    def name_for(self, doc: dict[str, Any]) -> str:
+        pipeline = doc.get("pipeline") or ""
+        if pipeline not in self._by_pipeline:
+            try:
+                name = self.home.pipeline(pipeline).classify.schedule
+            except ConfigError:  # the pipeline file has gone: fall back to the default one
+                default = self.home.settings().s4.default_pipeline
+                name = self.home.pipeline(default).classify.schedule
+            self._by_pipeline[pipeline] = name
+        return self._by_pipeline[pipeline]
+
+    def schedule(self, name: str) -> Schedule:
+        if name not in self._schedules:
+            self._schedules[name] = schedule_for(self.home, name)
+        return self._schedules[name]
+
+    def __call__(self, doc: dict[str, Any]) -> Schedule:
+        return self.schedule(self.name_for(doc))
+
+
+def _table(title: str | None = None) -> Table:
+    """A compact table (no side borders) so reports fit an 80-column terminal."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                 show_edge=False, collapse_padding=True)
+
+
+def _paper(record_class) -> str:
+    if not record_class.paper.destroy_allowed:
+        return "keep"
+    return f"{record_class.paper.min_days_after_verification}d"
+
+
+def _trigger(rule) -> str:
+    short = {"document_date": "doc date", "financial_year_end": "FY end",
+             "calendar_year_end": "year end", "date_of_birth": "birth"}
+    return rule.event_type if rule.trigger == "event" else short[rule.trigger]
+
+
+def _action(action: str | None) -> str:
+    return "retain" if action == "retain_permanently" else (action or "")
+
+
+# --------------------------------------------------------------------------- retention
+
+
+@click.group("retention")
+def retention() -> None:
+    """The retention schedule: check it, record events, see what is due, apply changes.
+
+    \b
+    Example:
+      s4 retention check
+      s4 retention event --type case_closed --reference FOI-2021-0042 --date 31/03/2021
+      s4 retention due --before 2030-01-01 --action destroy
+      s4 retention apply
+    """
+
+
+@retention.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def retention_check(obj, file: Path | None) -> None:
+    """Validate a schedule and list its classes (default: every schedule in the home).
+
+    Errors name the file, the line and the field, e.g.
+    "uk-local-government.yaml:87: classes.3.retention.period: …".
+
+    \b
+    Example:
+      s4 retention check
+      s4 retention check retention_rules/uk-local-government.yaml
+    """
+    cli = _cli()
+    if file is not None:
+        paths = [file]
+    else:
+        folder = obj.require_home().retention_rules
+        paths = sorted(folder.glob("*.yaml"))
+        if not paths:
+            cli.fail(f"no schedules in {folder}", EXIT_USAGE)
+    errors = []
+    for path in paths:
+        try:
+            schedule = load_schedule(path)
+        except ConfigError as exc:
+            errors.append(str(exc))
+            continue
+        table = _table(f"{schedule.id}: {schedule.title}")
+        table.add_column("class", no_wrap=True)
+        table.add_column("rule", no_wrap=True)
+        table.add_column("trigger", no_wrap=True)
+        table.add_column("period")
+        table.add_column("action")
+        table.add_column("paper")
+        for record_class in schedule.classes:
+            rule = record_class.retention
+            table.add_row(record_class.id, rule.rule_id, _trigger(rule), rule.period,
+                          _action(rule.action), _paper(record_class))
+        cli.out.print(table)
+        cli.out.print(f"{path}: OK, {len(schedule.classes)} classes, version "
+                      f"{schedule.version[:12]}", highlight=False)
+    if errors:
+        for message in errors:
+            click.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@retention.command("event")
+@click.option("--type", "event_type", required=True,
+              help="Event type, e.g. case_closed, employment_ended, date_of_birth.")
+@click.option("--reference", required=True, help="The reference (asset id) it happened to.")
+@click.option("--date", "event_date", required=True, callback=_date_option,
+              help="When it happened: 2021-03-31, 31/03/2021 or 31 March 2021.")
+@click.option("--note", default="", help="Why, or where the evidence is.")
+@click.option("--as", "who", default=None, help="Who records it (default: your login name).")
+@click.pass_obj
+def retention_event(obj, event_type: str, reference: str, event_date: date, note: str,
+                    who: str | None) -> None:
+    """Record an event; every record carrying REFERENCE whose rule waits for it gets its
+    trigger date and a new disposal date.
+
+    Records filed later with the same reference pick the event up when they are filed.
+    Recording the same type again for a reference replaces the earlier date (a correction,
+    or a case reopened and closed again).
+
+    \b
+    Example:
+      s4 retention event --type employment_ended --reference EMP004512 --date 31/08/2022
+      s4 retention event --type case_closed --reference FOI-2021-0042 \\
+          --date "31 March 2021" --note "response sent; no review requested"
+    """
+    cli = _cli()
+    home = obj.require_home()
+    try:
+        known = set().union(*(s.event_types() for s in _home_schedules(home)))
+    except ConfigError as exc:
+        cli.fail(str(exc), EXIT_USAGE)
+    if event_type not in known:
+        cli.fail(f"no record class waits for a {event_type!r} event (known: "
+                 f"{', '.join(sorted(known)) or 'none'})", EXIT_USAGE)
+    database = obj.database()
+    try:
+        outcome = rt.record_event(database, _SchedulePicker(home), event_type,
+                                         reference, event_date, _actor(who), note)
+    except ConfigError as exc:
+        cli.fail(str(exc), EXIT_USAGE)
+    except ValueError as exc:
+        cli.fail(str(exc), EXIT_USAGE)
+    event = outcome.event
+    cli.out.print(f"Recorded {event_type} for {event['reference']} on "
+                  f"{event_date.isoformat()} (event {event['id']}).", highlight=False)
+    dated = outcome.dated
+    cli.out.print(f"{len(dated)} record(s) now have a trigger date from it.", highlight=False)
+    if outcome.decisions:
+        table = _table()
+        for column in ("doc", "class", "rule", "action", "due"):
+            table.add_column(column, overflow="fold")
+        for doc_id, decision in outcome.decisions.items():
+            table.add_row(doc_id, decision.record_class, decision.rule_id,
+                          _action(decision.action),
+                          decision.disposal_due.isoformat() if decision.disposal_due
+                          else decision.status)
+        cli.out.print(table)
+    for doc_id, why in outcome.unaffected.items():
+        cli.out.print(f"  {doc_id} carries the reference but is not affected: {why}",
+                      highlight=False)
+    if not outcome.decisions and not outcome.unaffected:
+        cli.out.print("No record carries that reference yet; records filed with it later "
+                      "will take this date.", highlight=False)
+
+
+REPORT_FIELDS = ["id", "record_class", "rule_id", "disposal_action", "retention_trigger",
+                 "trigger_date", "disposal_due", "status", "holds", "refs", "state", "box",
+                 "source_name", "schedule_version"]
+
+
+@retention.command("due")
+@click.option("--before", callback=_date_option,
+              help="List records due on or before this date (default: today).")
+@click.option("--action", type=click.Choice(list(rt.REPORT_ACTIONS)),
+              help="Only this disposal action.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "jsonl"]), default="table",
+              show_default=True)
+@click.pass_obj
+def retention_due(obj, before: date | None, action: str | None, fmt: str) -> None:
+    """The disposition report: records whose retention has run out.
+
+    A record under a hold is listed as "held" with the hold ids and must not be disposed
+    of. Records awaiting an event, and permanent records, are never listed.
+
+    \b
+    Fields (csv, jsonl): id, record_class, rule_id, disposal_action, retention_trigger,
+    trigger_date, disposal_due, status (due or blocked), holds, refs, state, box,
+    source_name, schedule_version.
+
+    \b
+    Example:
+      s4 retention due
+      s4 retention due --before 31/03/2030 --action destroy --format csv > due.csv
+    """
+    cli = _cli()
+    before = before or date.today()
+    rows = rt.due_report(obj.database(), before, action)
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row | {"holds": " ".join(row["holds"]),
+                                   "refs": " ".join(row["refs"])})
+        return
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps({k: row[k] for k in REPORT_FIELDS},
+                                        ensure_ascii=False) + "\n")
+        return
+    what = f"{action} " if action else ""
+    if not rows:
+        cli.out.print(f"Nothing {what}due on or before {before.isoformat()}.", highlight=False)
+        return
+    table = _table(f"Disposal {what}due on or before {before.isoformat()}")
+    table.add_column("doc", no_wrap=True)
+    table.add_column("class", no_wrap=True)
+    table.add_column("rule", overflow="fold")
+    table.add_column("action")
+    table.add_column("due", no_wrap=True)
+    table.add_column("status", overflow="fold")
+    for row in rows:
+        status = f"HELD {' '.join(row['holds'])}" if row["holds"] else "due"
+        table.add_row(row["id"], row["record_class"], row["rule_id"],
+                      _action(row["disposal_action"]), row["disposal_due"], status)
+    cli.out.print(table)
+    blocked = sum(1 for row in rows if row["holds"])
+    cli.out.print(f"{len(rows) - blocked} due, {blocked} held (not to be disposed of).",
+                  highlight=False)
+
+
+@retention.command("apply")
+@click.option("--schedule", "schedule_name",
+              help="Only records retained under this schedule (default: every record, each "
+                   "under its pipeline's schedule).")
+@click.option("--as", "who", default=None, help="Who applies it (default: your login name).")
+@click.pass_obj
+def retention_apply(obj, schedule_name: str | None, who: str | None) -> None:
+    """Recompute the retention of every undisposed record after the schedule changed, and
+    report the records whose disposal date, action or rule moved.
+
+    \b
+    Example:
+      s4 retention check && s4 retention apply --as "A. Records-Manager"
+    """
+    cli = _cli()
+    home = obj.require_home()
+    database = obj.database()
+    picker = _SchedulePicker(home)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    try:
+        if schedule_name:
+            picker.schedule(schedule_name)  # fail early on a bad name or file
+        for doc in store_db.retained_documents(database):
+            name = picker.name_for(doc)
+            if schedule_name in (None, name):
+                groups.setdefault(name, []).append(doc)
+        changes: list[rt.Change] = []
+        for name, docs in groups.items():
+            changes += rt.reapply_schedule(database, picker.schedule(name),
+                                                  _actor(who), docs)
+    except ConfigError as exc:
+        cli.fail(str(exc), EXIT_USAGE)
+    total = sum(len(docs) for docs in groups.values())
+    moved = [c for c in changes if c.after is not None]
+    problems = [c for c in changes if c.after is None]
+    for name in groups:
+        cli.out.print(f"Schedule {name} (version {picker.schedule(name).version[:12]}): "
+                      f"{len(groups[name])} record(s) recomputed.", highlight=False)
+    if not total:
+        cli.out.print("No filed or stored records to recompute.")
+    if moved:
+        table = _table(f"{len(moved)} record(s) moved")
+        for column in ("doc", "class", "was", "now"):
+            table.add_column(column, overflow="fold")
+        for change in moved:
+            after = change.after.columns()
+            table.add_row(change.doc_id, change.record_class, _summary(change.before),
+                          _summary(after))
+        cli.out.print(table)
+    elif total:
+        cli.out.print("No disposal date, action or rule changed.")
+    for change in problems:
+        cli.out.print(f"  {change.doc_id}: {change.problem}", highlight=False)
+    sys.exit(EXIT_SOME_FAILED if problems else EXIT_OK)
+
+
+def _summary(columns: dict[str, Any]) -> str:
+    due = columns.get("disposal_due") or "no date"
+    return f"{columns.get('rule_id') or '?'} {_action(columns.get('disposal_action'))} {due}"
+
+
+# --------------------------------------------------------------------------- holds
+
+
+@click.group("hold")
+def hold() -> None:
+    """Legal holds: freeze disposal of records for litigation, an inquiry or a request.
+
+    A hold blocks every disposal path (the disposition report, paper destruction) until it
+    is lifted. Placing and lifting are recorded in the audit trail with who and why.
+
+    \b
+    Example:
+      s4 hold place --reason "ICO appeal EA/2021/0099" --reference FOI-2021-0042
+      s4 hold place --reason "Public inquiry: care records" --class looked-after-child
+      s4 hold list
+      s4 hold lift H0001 --reason "appeal dismissed 3 May 2022"
+    """
+
+
+@hold.command("place")
+@click.option("--reason", required=True, help="The mandate: litigation, inquiry, request.")
+@click.option("--reference", help="Hold every record carrying this reference.")
+@click.option("--class", "class_id", help="Hold every record of this class.")
+@click.option("--doc", help="Hold one record, e.g. D000012.")
+@click.option("--as", "who", default=None, help="Who places it (default: your login name).")
+@click.pass_obj
+def hold_place(obj, reason: str, reference: str | None, class_id: str | None, doc: str | None,
+               who: str | None) -> None:
+    """Place a hold on a reference, a whole class, or one document.
+
+    Records filed later that match the hold are held too.
+
+    \b
+    Example:
+      s4 hold place --reason "Employment tribunal claim 2205123/2022" --reference EMP004512
+      s4 hold place --reason "IICSA instruction" --class looked-after-child --as "Head of RM"
+      s4 hold place --reason "Subject access request" --doc D000012
+    """
+    cli = _cli()
+    given = [(kind, value) for kind, value in
+             (("reference", reference), ("class", class_id), ("doc", doc)) if value]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --reference, --class or --doc")
+    kind, value = given[0]
+    home = obj.require_home()
+    database = obj.database()
+    if kind == "class":
+        try:
+            known = set().union(*(set(s.class_ids) for s in _home_schedules(home)))
+        except ConfigError as exc:
+            cli.fail(str(exc), EXIT_USAGE)
+        if value not in known:
+            cli.fail(f"no record class {value!r} in the schedules (known: "
+                     f"{', '.join(sorted(known))})", EXIT_USAGE)
+    if kind == "doc":
+        value = cli._doc_id_or_fail(value)
+        if store_db.get_document(database, value) is None:
+            cli.fail(f"no document {value}", EXIT_USAGE)
+    try:
+        placed = rt.place_hold(database, reason, kind, value, _actor(who))
+    except ValueError as exc:
+        cli.fail(str(exc), EXIT_USAGE)
+    count = len(placed["documents"])
+    cli.out.print(f"Placed hold {placed['id']} on {kind} {placed['scope_value']}: {count} "
+                  f"record(s) held now.", highlight=False)
+
+
+@hold.command("lift")
+@click.argument("hold_id")
+@click.option("--reason", required=True, help="Why the hold is no longer needed.")
+@click.option("--as", "who", default=None, help="Who lifts it (default: your login name).")
+@click.pass_obj
+def hold_lift(obj, hold_id: str, reason: str, who: str | None) -> None:
+    """Lift a hold. Records it covered can be disposed of again when due (unless another
+    hold still covers them).
+
+    \b
+    Example:
+      s4 hold lift H0001 --reason "tribunal claim withdrawn 3 May 2022"
+    """
+    cli = _cli()
+    try:
+        lifted = rt.lift_hold(obj.database(), hold_id, reason, _actor(who))
+    except (LookupError, ValueError) as exc:
+        cli.fail(str(exc).strip("'\""), EXIT_USAGE)
+    cli.out.print(f"Lifted hold {lifted['id']} ({lifted['scope_kind']} "
+                  f"{lifted['scope_value']}).",
+                  highlight=False)
+
+
+@hold.command("list")
+@click.option("--all", "include_lifted", is_flag=True, help="Include lifted holds.")
+@click.pass_obj
+def hold_list(obj, include_lifted: bool) -> None:
+    """Holds in place (with --all, lifted ones too), and how many records each covers.
+
+    \b
+    Example:
+      s4 hold list
+      s4 hold list --all
+    """
+    cli = _cli()
+    database = obj.database()
+    rows = store_db.holds(database, include_lifted)
+    if not rows:
+        cli.out.print("No holds." if include_lifted else "No holds in place.")
+        return
+    table = _table("Holds")
+    table.add_column("hold", no_wrap=True)
+    table.add_column("on", overflow="fold")
+    table.add_column("recs", justify="right")
+    table.add_column("placed", overflow="fold")
+    table.add_column("reason", overflow="fold", ratio=1)
+    if include_lifted:
+        table.add_column("lifted", overflow="fold")
+    for row in rows:
+        covered = "" if row["lifted_at"] else str(len(rt.held_documents(database, row)))
+        cells = [row["id"], f"{row['scope_kind']} {row['scope_value']}", covered,
+                 f"{row['placed_at'][:10]} {row['placed_by']}", row["reason"]]
+        if include_lifted:
+            cells.append(f"{row['lifted_at'][:10]} {row['lifted_by']}: {row['lift_reason']}"
+                         if row["lifted_at"] else "")
+        table.add_row(*cells)
+    cli.out.print(table)
