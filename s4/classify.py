@@ -114,16 +114,9 @@ def document_date(text: str, today: date | None = None) -> date | None:
 
 
 def extract_references(text: str, record_class: Any) -> list[str]:
-    """Matches of the class's reference patterns (asset ids), upper-cased, spaces removed."""
-    references: list[str] = []
-    for pattern in record_class.recognition.patterns:
-        if not pattern.reference:
-            continue
-        for match in re.finditer(pattern.regex, text):
-            value = re.sub(r"\s+", "", match.group(0)).upper()
-            if value not in references:
-                references.append(value)
-    return references
+    """The class's reference patterns (asset ids) found in the text, normalised by the
+    schedule (the ``ref`` group when a pattern has a label around the id)."""
+    return record_class.recognition.find_references(text)
 
 
 # --------------------------------------------------------------------------- rules
@@ -156,7 +149,9 @@ def _has_term(term: str, tokens: set[str], flat: str) -> bool:
         return False
     if f" {norm} " in f" {flat} ":
         return True
-    return len(norm) >= 10 and fuzz.partial_ratio(norm, flat, score_cutoff=90) > 0
+    # Fuzzy only for long phrases: short ones ("council tax") would fire on look-alikes
+    # ("the council that"); those are matched exactly or by OCR-tolerant patterns.
+    return len(norm) >= 14 and fuzz.partial_ratio(norm, flat, score_cutoff=90) > 0
 
 
 def score_rules(text: str, schedule: Any) -> list[ClassScore]:

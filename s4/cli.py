@@ -40,8 +40,15 @@ EXPORT_FIELDS = [
     "id", "batch", "source_name", "sha256", "pages", "state", "quarantine_reason",
     "duplicate_of", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "pipeline", "media_type",
     "created_at", "updated_at", "output_pdf", "pdfa",
+    # classification and retention
+    "record_class", "class_confidence", "decided_by", "document_date", "references",
+    "retention_trigger", "trigger_date", "disposal_due", "disposal_action", "rule_id",
+    "schedule_version", "holds",
+    # store
     "store_backend", "store_location", "store_item_id", "stored_at", "verified_at",
     "verify_method", "stored_sha256",
+    # paper
+    "box", "position", "paper_status", "certificate_id",
 ]
 
 
@@ -220,7 +227,7 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int
     by_state: dict[str, list[dict]] = {}
     for doc in docs:
         by_state.setdefault(doc["state"], []).append(doc)
-    processed = by_state.get(store_db.PROCESSED, [])
+    processed = [d for d in docs if d["state"] in store_db.OCR_DONE_STATES]
     quarantined = by_state.get(store_db.QUARANTINED, [])
     pages = sum(doc["pages"] or 0 for doc in processed)
     rate = pages / (seconds / 60) if seconds > 0 else 0.0
@@ -229,7 +236,11 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     for label, value in (
-        ("documents", len(docs)), ("pages", pages), ("succeeded", len(processed)),
+        ("documents", len(docs)), ("pages OCRed", pages), ("succeeded (OCR)", len(processed)),
+        ("  stored and verified", len(by_state.get(store_db.STORED, []))),
+        ("  filed, waiting for the store", len(by_state.get(store_db.FILED, []))),
+        ("  waiting for review (s4 review list)", len(by_state.get(store_db.NEEDS_REVIEW, []))),
+        ("  not yet classified", len(by_state.get(store_db.PROCESSED, []))),
         ("duplicates (not processed again)", len(by_state.get(store_db.DUPLICATE, []))),
         ("quarantined", len(quarantined)), ("unfinished", unfinished),
         ("elapsed", f"{seconds:.1f} s"), ("pages/minute", f"{rate:.1f}"),
@@ -449,7 +460,7 @@ def retry(obj: Context, docs: tuple[str, ...], all_quarantined: bool) -> None:
                 except (KeyError, ValueError) as exc:
                     fail(str(exc).strip("'\""), EXIT_USAGE)
             with console.status(f"Processing {len(targets)} document(s)…"):
-                line.drain()
+                line.finish()
     except S4Error as exc:
         fail(str(exc), EXIT_ENVIRONMENT)
     finally:
@@ -487,8 +498,13 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     \b
     Fields: id, batch, source_name, sha256, pages, state, quarantine_reason,
     duplicate_of, ocr_conf_mean, ocr_conf_min, flagged_pages, pipeline, media_type,
-    created_at, updated_at, output_pdf, pdfa (1 when the output is PDF/A-2b), and
-    text with --with-text.
+    created_at, updated_at, output_pdf, pdfa (1 when the output is PDF/A-2b);
+    record_class, class_confidence, decided_by (rules, rules+model, person),
+    document_date, references, retention_trigger, trigger_date, disposal_due,
+    disposal_action, rule_id, schedule_version, holds (active hold ids);
+    store_backend, store_location, store_item_id, stored_at, verified_at,
+    verify_method, stored_sha256; box, position, paper_status, certificate_id;
+    and text with --with-text (pages separated by form feeds).
 
     \b
     Example:
@@ -503,8 +519,14 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
             if fmt == "csv" else None
         if writer:
             writer.writeheader()
+        from s4.retention import active_holds_for
+
         for row in store_db.export_rows(database, batch, with_text):
             row["batch"] = row["batch_id"]
+            row["references"] = " ".join(json.loads(row["refs"] or "[]"))
+            row["holds"] = " ".join(h["id"] for h in active_holds_for(database, row))
+            if row["state"] not in (store_db.QUARANTINED, store_db.DUPLICATE):
+                row["paper_status"] = row["paper_status"] or "in_box"
             record = {name: row.get(name) for name in fields}
             if writer:
                 writer.writerow(record)
@@ -526,10 +548,18 @@ if __name__ == "__main__":
     main()
 
 
+from s4.cli_audit import audit as _audit_commands  # noqa: E402
+from s4.cli_paper import paper as _paper_commands  # noqa: E402
+from s4.cli_retention import hold as _hold_commands  # noqa: E402
+from s4.cli_retention import retention as _retention_commands  # noqa: E402
 from s4.cli_review import classify_group as _classify_commands  # noqa: E402
 from s4.cli_review import review as _review_commands  # noqa: E402
 from s4.cli_store import store as _store_commands  # noqa: E402  (registered after cli exists)
 
 cli.add_command(_store_commands)
+cli.add_command(_retention_commands)
+cli.add_command(_hold_commands)
+cli.add_command(_audit_commands)
+cli.add_command(_paper_commands)
 cli.add_command(_review_commands)
 cli.add_command(_classify_commands)

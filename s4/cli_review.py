@@ -26,19 +26,13 @@ def _cli():
 
 
 def parse_uk_date(text: str) -> date:
-    """ISO (2021-03-31) or UK day-first (31/03/2021, 31 March 2021)."""
-    from s4.classify import find_dates
+    """ISO (2021-03-31) or UK day-first (31/03/2021, 31 March 2021): as everywhere in S4."""
+    from s4.retention import parse_date
 
-    text = text.strip()
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
-    found = find_dates(text)
-    if len(found) == 1 and found[0].position == 0:
-        return found[0].value
-    raise click.BadParameter(f"{text!r} is not a date: use 2021-03-31, 31/03/2021 or "
-                             "31 March 2021 (day first)")
+        return parse_date(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -355,14 +349,17 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
                 "review_share", "junk_documents", "junk_auto_filed", "model"):
         summary.add_row(key.replace("_", " "), str(results[key]))
     cli.out.print(summary)
-    matrix = Table(title="Confusion (rows: true class; columns: S4's decision)",
-                   title_justify="left")
-    columns = results["confusion_columns"]
-    matrix.add_column("true \\ decided", overflow="fold")
-    for column in columns:
-        matrix.add_column(column[:10], justify="right", overflow="fold")
+    # The full matrix is in --json; per true class it reads: right, sent to review, wrong.
+    matrix = Table(title="Confusion by true class", title_justify="left")
+    for column in ("true class", "docs", "filed right", "review", "filed wrongly as"):
+        matrix.add_column(column, overflow="fold",
+                          justify="left" if column in ("true class", "filed wrongly as")
+                          else "right")
     for true_class, row in results["confusion"].items():
-        matrix.add_row(true_class, *(str(row.get(c, 0)) or "" for c in columns))
+        wrong = {c: n for c, n in row.items() if c not in (true_class, "review")}
+        matrix.add_row(true_class, str(sum(row.values())), str(row.get(true_class, 0)),
+                       str(row.get("review", 0)),
+                       ", ".join(f"{c} ×{n}" for c, n in wrong.items()) or "")
     cli.out.print(matrix)
     if results["mistakes"]:
         cli.out.print("Auto-filed wrongly: " + ", ".join(

@@ -122,11 +122,20 @@ class ClassifyPipelineSettings(StrictModel):
     model_weight: float = Field(default=0.5, ge=0, le=1)
 
 
+class PaperPipelineSettings(StrictModel):
+    """When the paper originals of this batch class may be destroyed."""
+
+    # Days the paper is kept after its digital copy is verified (BS 10008 practice: keep
+    # originals for a while after QA). The record class may ask for longer.
+    quarantine_days: int = Field(default=30, ge=0)
+
+
 class Pipeline(StrictModel):
     name: str
     description: str = ""
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     classify: ClassifyPipelineSettings = Field(default_factory=ClassifyPipelineSettings)
+    paper: PaperPipelineSettings = Field(default_factory=PaperPipelineSettings)
     # Later stages (classify, retain, store, paper) add their own sections.
     source: Path | None = Field(default=None, exclude=True)
 

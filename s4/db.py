@@ -32,6 +32,7 @@ STORED = "stored"  # in the store and verified by hash
 QUARANTINED = "quarantined"  # bad input, with a reason a person can act on
 DUPLICATE = "duplicate"  # same SHA-256 as an earlier record; not processed again
 UNFINISHED_STATES = (RECEIVED, OCR)
+OCR_DONE_STATES = (PROCESSED, NEEDS_REVIEW, FILED, STORED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -154,11 +155,36 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "trigger_date": "TEXT", "disposal_due": "TEXT", "disposal_action": "TEXT",
     "rule_id": "TEXT", "schedule_version": "TEXT",
     "proposed_class": "TEXT", "classification": "TEXT",
+    # paper (issue: disposal by the box)
+    "paper_status": "TEXT", "qa_status": "TEXT", "certificate_id": "TEXT",
     # store (issue: SharePoint / local store)
     "store_backend": "TEXT", "store_location": "TEXT", "store_item_id": "TEXT",
     "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
 }
 EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
+    """
+    CREATE TABLE IF NOT EXISTS destructions (
+        id TEXT PRIMARY KEY,
+        boxes TEXT NOT NULL,
+        destroyed_at TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        witness TEXT NOT NULL,
+        method TEXT NOT NULL,
+        contractor TEXT,
+        contractor_cert TEXT,
+        documents INTEGER NOT NULL,
+        pages INTEGER NOT NULL,
+        body_sha256 TEXT NOT NULL,
+        seal_seq INTEGER NOT NULL,
+        seal_hash TEXT NOT NULL,
+        json_path TEXT,
+        json_sha256 TEXT,
+        pdf_path TEXT,
+        pdf_sha256 TEXT,
+        json_doc TEXT,
+        pdf_doc TEXT
+    );
+    """,
     """
     CREATE TABLE IF NOT EXISTS models (
         id INTEGER PRIMARY KEY,
@@ -470,105 +496,59 @@ def review_queue(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return documents_in_states(db, (NEEDS_REVIEW,))
 
 
-# ---- audit
-# Reads only: ``s4 audit`` must see the log exactly as stored, so none of these migrate,
-# write, or rely on the append-only triggers being present.
+# ---- paper and disposal certificates
 
 
-@contextmanager
-def audit_snapshot(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
-    """A read transaction: every query inside sees the same state (WAL snapshot)."""
-    conn = db.conn
-    if conn.in_transaction:
-        yield conn
-        return
-    conn.execute("BEGIN")
-    try:
-        yield conn
-    finally:
-        conn.execute("COMMIT")
-
-
-def audit_events_ordered(db: sqlite_utils.Database, by: str) -> Iterator[dict[str, Any]]:
-    """Every event row, in storage (``rowid``) or sequence (``seq``) order, streamed."""
-    order = {"rowid": "rowid", "seq": "seq, rowid"}[by]
-    for row in db.conn.execute(f"SELECT rowid AS row_id, * FROM events ORDER BY {order}"):
-        yield dict(row)
-
-
-def audit_event_by_seq(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
-    return _row(db.conn.execute("SELECT * FROM events WHERE seq = ? ORDER BY rowid LIMIT 1",
-                                (seq,)).fetchone())
-
-
-def audit_event_by_hash(db: sqlite_utils.Database, digest: str) -> dict[str, Any] | None:
-    return _row(db.conn.execute("SELECT * FROM events WHERE hash = ? ORDER BY rowid LIMIT 1",
-                                (digest,)).fetchone())
-
-
-def audit_events_between(db: sqlite_utils.Database, low: int, high: int
-                         ) -> list[dict[str, Any]]:
-    rows = db.conn.execute("SELECT * FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
-                           (low, high))
+def documents_in_boxes(db: sqlite_utils.Database, boxes: list[str]) -> list[dict[str, Any]]:
+    marks = ", ".join("?" for _ in boxes)
+    rows = db.conn.execute(
+        f"SELECT * FROM documents WHERE box IN ({marks}) ORDER BY box, position, seq", boxes)
     return [dict(r) for r in rows]
 
 
-def audit_last_event(db: sqlite_utils.Database) -> dict[str, Any] | None:
-    return _row(db.conn.execute(
-        "SELECT * FROM events ORDER BY seq DESC, rowid DESC LIMIT 1").fetchone())
-
-
-def audit_event_count(db: sqlite_utils.Database) -> int:
-    return db.conn.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"]
-
-
-def audit_event_triggers(db: sqlite_utils.Database) -> dict[str, str]:
-    """Name -> CREATE TRIGGER text of every trigger on the events table."""
+def known_boxes(db: sqlite_utils.Database) -> list[str]:
     rows = db.conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")
-    return {row["name"]: row["sql"] or "" for row in rows}
+        "SELECT box FROM documents WHERE box IS NOT NULL GROUP BY box ORDER BY MIN(seq)")
+    return [r["box"] for r in rows]
 
 
-def audit_seq_is_rowid(db: sqlite_utils.Database) -> bool:
-    """True while ``events.seq`` is the INTEGER PRIMARY KEY (so storage order is seq order)."""
-    columns = db.conn.execute("PRAGMA table_info(events)").fetchall()
-    keys = [c for c in columns if c["pk"]]
-    return len(keys) == 1 and keys[0]["name"] == "seq" and keys[0]["type"].upper() == "INTEGER"
+def next_certificate_id(db: sqlite_utils.Database, year: int) -> str:
+    row = db.conn.execute("SELECT COUNT(*) AS n FROM destructions WHERE id LIKE ?",
+                          (f"CERT-{year}-%",)).fetchone()
+    return f"CERT-{year}-{row['n'] + 1:04d}"
 
 
-def audit_database_path(db: sqlite_utils.Database) -> str | None:
-    for row in db.conn.execute("PRAGMA database_list"):
-        if row["name"] == "main":
-            return row["file"] or None
-    return None
+def insert_destruction(db: sqlite_utils.Database, record: dict[str, Any]) -> None:
+    columns = ", ".join(record)
+    marks = ", ".join("?" for _ in record)
+    db.conn.execute(f"INSERT INTO destructions ({columns}) VALUES ({marks})",
+                    tuple(record.values()))
 
 
-def audit_trail(
-    db: sqlite_utils.Database, doc: str | None = None, box: str | None = None,
-    since: str | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Events for ``s4 audit log``, in sequence order. Filters combine (AND).
+def update_destruction(db: sqlite_utils.Database, certificate_id: str, **fields: Any) -> None:
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    db.conn.execute(f"UPDATE destructions SET {assignments} WHERE id = ?",
+                    (*fields.values(), certificate_id))
 
-    ``doc``: events about that document. ``box``: events about documents in the box, the
-    box itself (``box:ID``) and its batches (``batch:ID``). ``since``: ``at`` on or after
-    this UTC timestamp (same ISO form as ``now()``).
-    """
-    clauses: list[str] = []
-    params: list[Any] = []
-    if doc is not None:
-        clauses.append("subject = ?")
-        params.append(doc)
-    if box is not None:
-        clauses.append(
-            "(subject IN (SELECT id FROM documents WHERE box = ?) OR subject = ?"
-            " OR subject IN (SELECT 'batch:' || id FROM batches WHERE box = ?))")
-        params += [box, f"box:{box}", box]
-    if since is not None:
-        clauses.append("at >= ?")
-        params.append(since)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    for row in db.conn.execute(f"SELECT * FROM events{where} ORDER BY seq", params):
-        yield dict(row)
+
+def destructions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [dict(r) for r in db.conn.execute("SELECT * FROM destructions ORDER BY id")]
+
+
+def get_destruction(db: sqlite_utils.Database, certificate_id: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM destructions WHERE id = ?",
+                                (certificate_id,)).fetchone())
+
+
+def get_event(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM events WHERE seq = ?", (seq,)).fetchone())
+
+
+def events_with_action(db: sqlite_utils.Database, action: str,
+                       subject: str) -> list[dict[str, Any]]:
+    rows = db.conn.execute("SELECT * FROM events WHERE action = ? AND subject = ? ORDER BY seq",
+                           (action, subject))
+    return [dict(r) for r in rows]
 
 
 # ---- store
@@ -894,3 +874,104 @@ def holds(db: sqlite_utils.Database, include_lifted: bool = False) -> list[dict[
     if not include_lifted:
         sql += " WHERE lifted_at IS NULL"
     return [dict(r) for r in db.conn.execute(sql + " ORDER BY seq")]
+
+
+# ---- audit
+# Reads only: ``s4 audit`` must see the log exactly as stored, so none of these migrate,
+# write, or rely on the append-only triggers being present.
+
+
+@contextmanager
+def audit_snapshot(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every query inside sees the same state (WAL snapshot)."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def audit_events_ordered(db: sqlite_utils.Database, by: str) -> Iterator[dict[str, Any]]:
+    """Every event row, in storage (``rowid``) or sequence (``seq``) order, streamed."""
+    order = {"rowid": "rowid", "seq": "seq, rowid"}[by]
+    for row in db.conn.execute(f"SELECT rowid AS row_id, * FROM events ORDER BY {order}"):
+        yield dict(row)
+
+
+def audit_event_by_seq(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM events WHERE seq = ? ORDER BY rowid LIMIT 1",
+                                (seq,)).fetchone())
+
+
+def audit_event_by_hash(db: sqlite_utils.Database, digest: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM events WHERE hash = ? ORDER BY rowid LIMIT 1",
+                                (digest,)).fetchone())
+
+
+def audit_events_between(db: sqlite_utils.Database, low: int, high: int
+                         ) -> list[dict[str, Any]]:
+    rows = db.conn.execute("SELECT * FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                           (low, high))
+    return [dict(r) for r in rows]
+
+
+def audit_last_event(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    return _row(db.conn.execute(
+        "SELECT * FROM events ORDER BY seq DESC, rowid DESC LIMIT 1").fetchone())
+
+
+def audit_event_count(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM events").fetchone()["n"]
+
+
+def audit_event_triggers(db: sqlite_utils.Database) -> dict[str, str]:
+    """Name -> CREATE TRIGGER text of every trigger on the events table."""
+    rows = db.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'")
+    return {row["name"]: row["sql"] or "" for row in rows}
+
+
+def audit_seq_is_rowid(db: sqlite_utils.Database) -> bool:
+    """True while ``events.seq`` is the INTEGER PRIMARY KEY (so storage order is seq order)."""
+    columns = db.conn.execute("PRAGMA table_info(events)").fetchall()
+    keys = [c for c in columns if c["pk"]]
+    return len(keys) == 1 and keys[0]["name"] == "seq" and keys[0]["type"].upper() == "INTEGER"
+
+
+def audit_database_path(db: sqlite_utils.Database) -> str | None:
+    for row in db.conn.execute("PRAGMA database_list"):
+        if row["name"] == "main":
+            return row["file"] or None
+    return None
+
+
+def audit_trail(
+    db: sqlite_utils.Database, doc: str | None = None, box: str | None = None,
+    since: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Events for ``s4 audit log``, in sequence order. Filters combine (AND).
+
+    ``doc``: events about that document. ``box``: events about documents in the box, the
+    box itself (``box:ID``) and its batches (``batch:ID``). ``since``: ``at`` on or after
+    this UTC timestamp (same ISO form as ``now()``).
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if doc is not None:
+        clauses.append("subject = ?")
+        params.append(doc)
+    if box is not None:
+        clauses.append(
+            "(subject IN (SELECT id FROM documents WHERE box = ?) OR subject = ?"
+            " OR subject IN (SELECT 'batch:' || id FROM batches WHERE box = ?))")
+        params += [box, f"box:{box}", box]
+    if since is not None:
+        clauses.append("at >= ?")
+        params.append(since)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    for row in db.conn.execute(f"SELECT * FROM events{where} ORDER BY seq", params):
+        yield dict(row)

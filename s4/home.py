@@ -39,7 +39,8 @@ workers = 0
 # Where filed records are stored. The default is the store/ folder in this home, laid out as
 # {record_class}/{year}/, each record with a .json metadata sidecar. For SharePoint, remove
 # the leading "# " from the [store] and [store.sharepoint] lines below and fill them in;
-# docs/sharepoint.md explains the Entra app registration. Check with `s4 store check`.
+# the README section "For council IT: SharePoint set-up" explains the Entra app
+# registration. Check with `s4 store check`.
 # [store]
 # backend = "sharepoint"             # "local" (the default) or "sharepoint"
 # retry_max_seconds = 300.0          # while the store is down, retry at least this often

@@ -40,6 +40,7 @@ from s4.ingest import (
     recover,
 )
 from s4.ocr import OcrJob, OcrOutcome, run_ocr_job, worker_init
+from s4.store import StoreWorker
 
 log = logging.getLogger("s4.pipeline")
 
@@ -126,6 +127,10 @@ class Line:
         self.pending: deque[str] = deque()
         self._pipelines: dict[str, Pipeline] = {}
         self.stop_requested = threading.Event()
+        from s4.filing import Filer  # imported here: filing pulls in scikit-learn lazily
+
+        self.filer = Filer(home, self.db, actor)
+        self.store = StoreWorker(home, actor)
 
     # ---------------------------------------------------------------- helpers
 
@@ -139,6 +144,8 @@ class Line:
             log.warning("recovery: %s", note)
         for doc in store_db.documents_in_states(self.db, (store_db.RECEIVED,)):
             self.enqueue(doc["id"])
+        for doc in store_db.documents_in_states(self.db, (store_db.PROCESSED,)):
+            self.file(doc["id"])  # OCRed before a stop, or a schedule error since fixed
 
     def enqueue(self, doc_id: str) -> None:
         if doc_id not in self.pending and doc_id not in self.in_flight.values():
@@ -284,7 +291,29 @@ class Line:
         log.info("%s (%s): OCR done, %d page(s), mean confidence %s%s", doc["source_name"],
                  outcome.doc_id, len(outcome.pages), fields["ocr_conf_mean"],
                  f", flagged pages {flagged}" if flagged else "")
-        self.progress("processed", {"doc_id": outcome.doc_id, "pages": len(outcome.pages)})
+        state = self.file(outcome.doc_id)
+        self.progress("processed", {"doc_id": outcome.doc_id, "pages": len(outcome.pages),
+                                    "state": state})
+
+    def file(self, doc_id: str) -> str:
+        """Classify and apply retention; a filed record is handed to the store."""
+        doc = store_db.get_document(self.db, doc_id)
+        try:
+            state = self.filer.file_document(doc_id, self.pipeline(doc["pipeline"]))
+        except ConfigError as exc:
+            log.error("%s (%s): not classified, the schedule has an error (fix it and "
+                      "restart; the document waits): %s", doc["source_name"], doc_id, exc)
+            return store_db.PROCESSED
+        updated = store_db.get_document(self.db, doc_id)
+        if state == store_db.FILED:
+            log.info("%s (%s): filed as %s (confidence %.2f)", doc["source_name"], doc_id,
+                     updated["record_class"], updated["class_confidence"])
+            self.store.wake()
+        else:
+            log.info("%s (%s): needs review (proposed %s, confidence %.2f)",
+                     doc["source_name"], doc_id, updated["proposed_class"],
+                     updated["class_confidence"] or 0)
+        return state
 
     # ---------------------------------------------------------------- quarantine
 
@@ -319,6 +348,10 @@ class Line:
             raise KeyError(f"no document {doc_id}")
         if doc["state"] != store_db.QUARANTINED:
             raise ValueError(f"{doc_id} is {doc['state']}, not quarantined: nothing to retry")
+        if not doc["quarantine_path"]:
+            raise ValueError(f"{doc_id} was quarantined by the store (a different file already "
+                             "has its name there); after sorting that out, run "
+                             "`s4 store sync --retry-conflicts`")
         source = Path(doc["quarantine_path"])
         if not source.exists():
             raise ValueError(f"{doc_id}: the quarantined file {source} is missing; drop a new "
@@ -347,11 +380,18 @@ class Line:
             self.fill()
             self.collect(timeout=0.5)
 
+    def finish(self) -> None:
+        """OCR everything queued, then give the store time to take what was filed."""
+        self.store.start()
+        self.drain()
+        self.store.drain(timeout=self.settings_store_wait())
+
     def run_batch(self, paths: Iterable[Path], batch_id: str, pipeline: str,
                   box: str | None) -> BatchReport:
         self.pipeline(pipeline)  # fail early on a bad pipeline file
         store_db.ensure_batch(self.db, batch_id, pipeline, box, "run", self.actor)
         report = BatchReport(batch_id)
+        self.store.start()
         self.recover()
         files = list(iter_files(paths, self.rules))
         self.progress("files", {"count": len(files)})
@@ -363,15 +403,20 @@ class Line:
             self.collect(timeout=0)
         for doc in store_db.documents_in_states(self.db, (store_db.RECEIVED,), batch_id):
             self.enqueue(doc["id"])
-        self.drain()
+        self.finish()
         report.finished = time.monotonic()
         return report
+
+    def settings_store_wait(self) -> float:
+        """How long `s4 run` waits at the end for uploads (the store may be down)."""
+        return 300.0
 
     def watch(self, pipeline: str, poll: bool | None = None,
               ready: Callable[[], None] | None = None) -> None:
         ingest = self.settings.ingest
         self.pipeline(pipeline)
         self.home.inbox.mkdir(parents=True, exist_ok=True)
+        self.store.start()
         self.recover()
         tracker = StabilityTracker(ingest.quiet_seconds)
         watcher = InboxWatcher(self.home.inbox, ingest.poll if poll is None else poll,
@@ -422,6 +467,7 @@ class Line:
 
     def close(self) -> None:
         """Stop OCR workers. Documents still in OCR stay resumable (recovered at next start)."""
+        self.store.stop()
         if self.executor is not None:
             processes = list(getattr(self.executor, "_processes", {}).values())
             self.executor.shutdown(wait=False, cancel_futures=True)

@@ -28,6 +28,7 @@ LETTER = [
     "Borsetshire District Council",
     "Council Tax Department, Market Square, Felpersham",
     "Account reference CT-40012345",
+    "Date: 3 March 2021",
     "Dear Mr Archer,",
     "Your council tax bill for the year is enclosed.",
     "Please pay the first instalment by 1 April 2021.",

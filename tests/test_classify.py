@@ -16,6 +16,7 @@ from s4.classify import (
     find_dates,
     normalise,
 )
+from s4.schedule import Schedule
 
 TODAY = date(2026, 11, 24)
 
@@ -49,46 +50,28 @@ def test_normalise_survives_punctuation_and_case():
     assert normalise("COUNCIL-Tax:  Band D!") == "council tax band d"
 
 
-# A small schedule in the shape of s4.schedule, so the classifier is tested on its own.
-class _Pattern:
-    def __init__(self, name, regex, weight=3.0, reference=False):
-        self.name, self.regex, self.weight, self.reference = name, regex, weight, reference
+def _class(class_id: str, recognition: dict) -> dict:
+    return {"id": class_id, "title": class_id, "recognition": recognition,
+            "retention": {"rule_id": f"{class_id}-1", "trigger": "document_date",
+                          "period": "6y", "action": "destroy", "authority": "test"}}
 
 
-class _Recognition:
-    def __init__(self, keywords=None, phrases=None, patterns=None, negative=None):
-        self.keywords = keywords or {}
-        self.phrases = phrases or {}
-        self.patterns = patterns or []
-        self.negative = negative or {}
-
-
-class _Class:
-    def __init__(self, class_id, recognition):
-        self.id, self.recognition = class_id, recognition
-
-
-class _Schedule:
-    def __init__(self, classes):
-        self.classes = classes
-
-    def get(self, class_id):
-        return next((c for c in self.classes if c.id == class_id), None)
-
-
-SCHEDULE = _Schedule([
-    _Class("council-tax", _Recognition(
-        keywords={"council tax": 4, "band": 1, "liability": 2, "discount": 1},
-        phrases={"single person discount": 3},
-        patterns=[_Pattern("account", r"\bCT-?\d{8}\b", 3, reference=True)],
-        negative={"non-domestic": 3})),
-    _Class("business-rates", _Recognition(
-        keywords={"business rates": 4, "non-domestic": 3, "rateable": 3},
-        phrases={"small business rate relief": 3})),
-    _Class("complaint", _Recognition(
-        keywords={"complaint": 4, "ombudsman": 2, "dissatisfied": 2},
-        patterns=[_Pattern("ref", r"\bCOMP-\d{4}-\d{3,4}\b", 3, reference=True)])),
-])
+# A small schedule built with the real models, so the classifier is tested on its own.
+SCHEDULE = Schedule.model_validate({"id": "test", "title": "test", "classes": [
+    _class("council-tax", {
+        "keywords": {"council tax": 4, "band": 1, "liability": 2, "discount": 1},
+        "phrases": {"single person discount": 3},
+        "patterns": [{"name": "account", "regex": r"\bCT-?\d{4} ?\d{4}\b", "weight": 3,
+                      "reference": True}],
+        "negative": {"non-domestic": 3}}),
+    _class("business-rates", {
+        "keywords": {"business rates": 4, "non-domestic": 3, "rateable": 3},
+        "phrases": {"small business rate relief": 3}}),
+    _class("complaint", {
+        "keywords": {"complaint": 4, "ombudsman": 2, "dissatisfied": 2},
+        "patterns": [{"name": "ref", "regex": r"\bCOMP-\d{4}-\d{3,4}\b", "weight": 3,
+                      "reference": True}]}),
+]})
 SETTINGS = ClassifySettings(threshold=0.8, min_evidence=5.0)
 
 

@@ -77,5 +77,9 @@ def test_events_written_with_state_changes(home, tmp_path):
     assert code == 0
     database = store_db.connect(home.database)
     actions = [e["action"] for e in store_db.events_for(database, "D000001")]
-    assert actions == ["document.received", "document.ocr_started", "document.ocr_completed"]
+    assert actions[:3] == ["document.received", "document.ocr_started",
+                           "document.ocr_completed"]
+    # then the classify → retain → store stages, each as its own event
+    assert actions[3:] == ["document.classified", "retention.decided", "document.filed",
+                           "document.stored"]
     assert verify_chain(store_db.iter_events(database)) is None

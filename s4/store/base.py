@@ -162,7 +162,8 @@ def file_name(doc: dict[str, Any], room: int = 255) -> str:
     """``D000012 - scan_0001.pdf``: the record id makes it unique and stable across retries;
     the title (the scan's file name) helps people. Shortened to ``room`` characters."""
     title = sanitise_name(Path(doc.get("source_name") or "").stem, fallback="")
-    prefix, suffix = doc["id"], ".pdf"
+    # Records are PDF/A; a disposal certificate's JSON twin keeps its own extension.
+    prefix, suffix = doc["id"], (Path(doc.get("output_pdf") or "").suffix.lower() or ".pdf")
     name = f"{prefix} - {title}{suffix}" if title else f"{prefix}{suffix}"
     if len(name) > room:
         keep = max(0, room - len(prefix) - len(suffix) - 3)

@@ -263,7 +263,7 @@ class TokenSource:
         if error in ("temporarily_unavailable", "server_error"):
             return StoreUnavailable(f"the sign-in service is unavailable ({first_line})")
         return StoreSetupError(f"sign-in failed: {error} ({first_line})",
-                               "run `s4 store check` and see docs/sharepoint.md")
+                               "run `s4 store check` and see the README: For council IT")
 
 
 # --------------------------------------------------------------------------- Graph client
@@ -409,8 +409,8 @@ class SharePointBackend:
             raise StoreSetupError(
                 f"the app has no permission on the site {self.settings.site} (HTTP 403)",
                 "a SharePoint or Global administrator must grant the app 'write' on this "
-                "site: POST /sites/{site-id}/permissions (see docs/sharepoint.md); also check "
-                "admin consent for Sites.Selected")
+                "site: POST /sites/{site-id}/permissions (see the README: For council IT); "
+                "also check admin consent for Sites.Selected")
         if response.status_code == 404:
             raise StoreSetupError(f"site {self.settings.site} not found (HTTP 404)",
                                   "check store.sharepoint.site: 'host:/sites/name'")
@@ -543,7 +543,7 @@ class SharePointBackend:
         return StoreSetupError(
             f"{what}: the app may read but not write on {self.settings.site} (HTTP 403)",
             "the site grant must have the 'write' role: POST /sites/{site-id}/permissions "
-            "with roles ['write'] (see docs/sharepoint.md)")
+            "with roles ['write'] (see the README: For council IT)")
 
     # ---------------------------------------------------------------- upload sessions
 
@@ -717,7 +717,7 @@ class SharePointBackend:
             error = graph_error(response, "set columns")
             raise StoreSetupError(
                 f"the library refused S4's columns: {error.graph_message}",
-                "create the columns (see docs/sharepoint.md) or change "
+                "create the columns (see the README: For council IT) or change "
                 "[store.sharepoint.columns]; `s4 store check` lists what is missing")
         if response.status_code == 403:
             raise self._forbidden("set columns")
