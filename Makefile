@@ -14,12 +14,14 @@ SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd ghostscript
 SYSTEM_BINARIES := tesseract gs unpaper pngquant pdftoppm qpdf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install system demo test bench accuracy lint clean
+.PHONY: help install system demo test bench evaluate accuracy lint clean
 
 help:
 	@echo "make demo   install everything, then run the pipeline on samples/"
 	@echo "make test   install everything, then run the test suite"
 	@echo "make bench  S4 against plain ocrmypdf on the same pages"
+	@echo "make evaluate  classifier on templates the model never saw (OCRed)"
+	@echo "make accuracy  OCR character error rate on samples/"
 	@echo "make lint   ruff"
 
 system: $(STAMP)/system
@@ -56,6 +58,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+
+evaluate: install
+	$(BIN)/python bench/classify_holdout.py
 
 accuracy: install
 	@rm -rf .bench/accuracy-home

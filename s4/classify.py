@@ -296,6 +296,27 @@ class Classification:
         }
 
 
+def pool_with_model(rules: dict[str, float], model_probs: dict[str, float],
+                    weight: float) -> dict[str, float]:
+    """Log-linear pooling: the model's probability, relative to knowing nothing (uniform),
+    multiplies the rules' probability, raised to ``weight``.
+
+    A model that has not learnt much (near uniform) leaves the rules' decision as it is; one
+    that agrees makes S4 surer; one that disagrees makes it less sure, so the record goes to
+    review. Classes the model never saw, and "none of these", count as uninformative.
+    """
+    uniform = 1 / max(len(model_probs), 1)
+    logits = {}
+    for class_id, probability in rules.items():
+        factor = uniform if class_id == NONE_CLASS else model_probs.get(class_id, uniform)
+        logits[class_id] = math.log(max(probability, 1e-12)) + weight * math.log(
+            max(factor, 1e-12) / uniform)
+    peak = max(logits.values())
+    weights = {k: math.exp(v - peak) for k, v in logits.items()}
+    total = sum(weights.values())
+    return {k: w / total for k, w in weights.items()}
+
+
 @dataclass
 class ClassifySettings:
     threshold: float = 0.8
@@ -314,13 +335,7 @@ def classify(text: str, schedule: Any, settings: ClassifySettings,
     if model is not None:
         model_probs = model.probabilities(text)
         decided_by = "rules+model"
-        weight = settings.model_weight
-        for class_id in set(rules) | set(model_probs):
-            if class_id == NONE_CLASS:
-                continue
-            combined[class_id] = (1 - weight) * rules.get(class_id, 0.0) \
-                + weight * model_probs.get(class_id, 0.0) * (1 - rules[NONE_CLASS])
-        combined[NONE_CLASS] = (1 - weight) * rules[NONE_CLASS] + weight * rules[NONE_CLASS]
+        combined = pool_with_model(rules, model_probs, settings.model_weight)
     ranked = sorted(((c, p) for c, p in combined.items() if c != NONE_CLASS),
                     key=lambda item: item[1], reverse=True)
     best_score = scores[0] if scores else None

@@ -337,8 +337,12 @@ def status(obj: Context, batch: str | None) -> None:
         for doc in store_db.documents(database, batch):
             note = doc["quarantine_reason"] or (f"duplicate of {doc['duplicate_of']}"
                                                 if doc["duplicate_of"] else "")
+            if doc["record_class"]:
+                note = doc["record_class"]
+            elif doc["state"] == store_db.NEEDS_REVIEW:
+                note = f"review (proposed {doc['proposed_class'] or 'none'})"
             if doc["flagged_pages"]:
-                note = f"check pages {doc['flagged_pages']}"
+                note += f"; check pages {doc['flagged_pages']}"
             table.add_row(doc["id"], str(doc["position"] or ""), doc["source_name"], doc["state"],
                           str(doc["pages"] or ""), _num(doc["ocr_conf_mean"]), note)
         out.print(table)

@@ -199,9 +199,27 @@ EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by la
 ]
 
 
+_AUDIT_TRIGGERS = ("events_no_update", "events_no_delete")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
-    """Create what is missing. Every statement is idempotent (IF NOT EXISTS)."""
+    """Create what is missing. Every statement is idempotent (IF NOT EXISTS).
+
+    If the events table exists but its append-only triggers are gone, someone dropped them:
+    they are put back, and that is itself written to the audit log, so restoring them never
+    hides that they had been removed.
+    """
+    had_events = db.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
+    present = {row["name"] for row in db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    missing = [name for name in _AUDIT_TRIGGERS if name not in present] if had_events else []
     db.conn.executescript(_SCHEMA)
+    if missing:
+        with transaction(db):
+            append_event(db, "s4", "audit.triggers_restored", "home",
+                         {"missing": missing, "note": "the append-only triggers had been "
+                          "removed from the database; run `s4 audit verify`"})
     for script in EXTRA_SCHEMA:
         db.conn.executescript(script)
     existing = {row["name"] for row in db.conn.execute("PRAGMA table_info(documents)")}

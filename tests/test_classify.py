@@ -137,3 +137,25 @@ def test_model_joins_rules_in_the_decision():
     assert result.decided_by == "rules+model"
     assert result.model_probability is not None and result.model_probability > 0.5
     assert result.proposed_class == "council-tax"
+
+
+def test_a_model_that_has_learnt_little_does_not_undo_clear_rules():
+    """Regression: averaging with a diffuse model once sent every document to review."""
+    labels = [f"class-{n}" for n in range(12)] + ["council-tax", "complaint"]
+    texts = [f"generic letter number {n} about nothing in particular" for n in range(12)]
+    texts += ["council tax band", "complaint ombudsman"]
+    model = TextModel.train(texts, labels)
+    text = ("Council Tax bill, account CT-40012345, liability for Band D, single person "
+            "discount applied. Date: 3 March 2021")
+    rules_only = classify(text, SCHEDULE, SETTINGS)
+    pooled = classify(text, SCHEDULE, SETTINGS, model)
+    assert rules_only.auto_file and pooled.auto_file
+    assert pooled.confidence >= rules_only.confidence - 0.05
+
+
+def test_a_model_that_disagrees_lowers_confidence():
+    model = TextModel.train(["council tax band liability"] * 4 + ["complaint ombudsman"] * 4,
+                            ["complaint"] * 4 + ["council-tax"] * 4)  # deliberately wrong
+    text = "Council Tax liability, Band C, account CT-40012345, single person discount"
+    assert classify(text, SCHEDULE, SETTINGS, model).confidence < \
+        classify(text, SCHEDULE, SETTINGS).confidence

@@ -83,3 +83,17 @@ def test_events_written_with_state_changes(home, tmp_path):
     assert actions[3:] == ["document.classified", "retention.decided", "document.filed",
                            "document.stored"]
     assert verify_chain(store_db.iter_events(database)) is None
+
+
+def test_restoring_dropped_triggers_is_itself_an_audit_event(home, database):
+    from tests.conftest import run_s4
+
+    _drop_triggers(database)
+    code, _ = run_s4(home, "status")  # any command that opens the home migrates it
+    assert code == 0
+    names = {r["name"] for r in database.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert {"events_no_update", "events_no_delete"} <= names
+    restored = [e for e in store_db.iter_events(database)
+                if e["action"] == "audit.triggers_restored"]
+    assert len(restored) == 1 and "events_no_update" in restored[0]["details"]
