@@ -15,6 +15,8 @@ import csv
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -166,6 +168,24 @@ def _open_line(obj: Context, progress=None) -> Line:
         fail(str(environment_error(exc, home.root)), EXIT_ENVIRONMENT)
 
 
+@contextmanager
+def _running(obj: Context, line: Line) -> Iterator[None]:
+    """Hold the home's lock while the line works; turn its errors into exit codes.
+
+    The line is closed whatever happens, so worker processes never outlive the command.
+    """
+    try:
+        with HomeLock(obj.home):
+            install_stop_handlers(line)
+            yield
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except S4Error as exc:
+        fail(str(exc), EXIT_ENVIRONMENT)
+    finally:
+        line.close()
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))
@@ -207,17 +227,8 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
 
     line = _open_line(obj, on_progress)
     pipeline_name = pipeline_name or line.settings.s4.default_pipeline
-    try:
-        with HomeLock(obj.home):
-            install_stop_handlers(line)
-            with progress:
-                report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except S4Error as exc:
-        fail(str(exc), EXIT_ENVIRONMENT)
-    finally:
-        line.close()
+    with _running(obj, line), progress:
+        report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id)
     database = obj.database()
     docs = [store_db.get_document(database, doc_id) for doc_id in report.documents]
     sys.exit(_print_batch_summary(batch_id, docs, report.seconds))
@@ -298,18 +309,10 @@ def watch(obj: Context, pipeline_name: str | None, poll: float | None) -> None:
     if poll is not None:
         line.settings.ingest.poll_interval_seconds = poll
     pipeline_name = pipeline_name or line.settings.s4.default_pipeline
-    try:
-        with HomeLock(obj.home):
-            install_stop_handlers(line)
-            console.print(f"Watching {obj.home.inbox} — Ctrl-C to stop.", highlight=False)
-            line.watch(pipeline_name, poll=True if poll is not None else None,
-                       ready=lambda: logging.getLogger("s4").info("ready"))
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except S4Error as exc:
-        fail(str(exc), EXIT_ENVIRONMENT)
-    finally:
-        line.close()
+    with _running(obj, line):
+        console.print(f"Watching {obj.home.inbox} — Ctrl-C to stop.", highlight=False)
+        line.watch(pipeline_name, poll=True if poll is not None else None,
+                   ready=lambda: logging.getLogger("s4").info("ready"))
     console.print("Stopped.")
 
 
@@ -451,24 +454,18 @@ def retry(obj: Context, docs: tuple[str, ...], all_quarantined: bool) -> None:
     if not docs and not all_quarantined:
         raise click.UsageError("name documents to retry, or use --all-quarantined")
     line = _open_line(obj)
-    try:
-        with HomeLock(obj.home):
-            install_stop_handlers(line)
-            line.recover()
-            targets = [d["id"] for d in store_db.documents_in_states(
-                line.db, (store_db.QUARANTINED,))] if all_quarantined else \
-                [_doc_id_or_fail(d) for d in docs]
-            for doc_id in targets:
-                try:
-                    line.retry(doc_id)
-                except (KeyError, ValueError) as exc:
-                    fail(str(exc).strip("'\""), EXIT_USAGE)
-            with console.status(f"Processing {len(targets)} document(s)…"):
-                line.finish()
-    except S4Error as exc:
-        fail(str(exc), EXIT_ENVIRONMENT)
-    finally:
-        line.close()
+    with _running(obj, line):
+        line.recover()
+        targets = [d["id"] for d in store_db.documents_in_states(
+            line.db, (store_db.QUARANTINED,))] if all_quarantined else \
+            [_doc_id_or_fail(d) for d in docs]
+        for doc_id in targets:
+            try:
+                line.retry(doc_id)
+            except (KeyError, ValueError) as exc:
+                fail(str(exc).strip("'\""), EXIT_USAGE)
+        with console.status(f"Processing {len(targets)} document(s)…"):
+            line.finish()
     database = obj.database()
     results = [store_db.get_document(database, doc_id) for doc_id in targets]
     for doc in results:

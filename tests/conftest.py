@@ -97,6 +97,13 @@ def database(home: Home):
     connection.conn.close()
 
 
+@pytest.fixture
+def db(database):
+    """The home's database, migrated to the current schema (for tests that seed rows)."""
+    store_db.migrate(database)
+    return database
+
+
 def run_s4(home: Home, *args: str) -> tuple[int, str]:
     """Run the real CLI in-process; returns (exit code, combined output)."""
     result = CliRunner().invoke(cli, ["--home", str(home.root), *args], catch_exceptions=False)

@@ -16,14 +16,6 @@ from tests.conftest import run_s4
 from tests.store_support import add_filed, make_pdf
 
 
-@pytest.fixture
-def db(home):
-    connection = store_db.connect(home.database)
-    store_db.migrate(connection)
-    yield connection
-    connection.conn.close()
-
-
 def test_sync_stores_each_record_once_with_a_sidecar(home, db, tmp_path):
     first = add_filed(db, home, 'scan: "0001"?.pdf', make_pdf(tmp_path / "a.pdf", 1))
     second = add_filed(db, home, "CON.pdf", make_pdf(tmp_path / "b.pdf", 2), record_class=None,

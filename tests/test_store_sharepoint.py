@@ -83,14 +83,6 @@ def sp(home, graph):
     return graph
 
 
-@pytest.fixture
-def db(home):
-    connection = store_db.connect(home.database)
-    store_db.migrate(connection)
-    yield connection
-    connection.conn.close()
-
-
 def drive_root(graph: FakeGraph, library: str = "Records") -> str:
     drive = next(d for d in graph.drives.values() if d["name"] == library)
     return drive["root"]
