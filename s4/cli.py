@@ -31,6 +31,7 @@ from s4 import __version__
 from s4 import db as store_db
 from s4.config import ConfigError, Home
 from s4.home import initialise
+from s4.ingest import FileChanged
 from s4.pipeline import HomeLock, Line, S4Error, environment_error, install_stop_handlers
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
@@ -51,6 +52,8 @@ EXPORT_FIELDS = [
     "verify_method", "stored_sha256",
     # paper
     "box", "position", "paper_status", "certificate_id",
+    # re-scans (s4 rescan)
+    "replaces", "superseded_by",
 ]
 
 
@@ -158,10 +161,10 @@ def init(obj: Context) -> None:
 # --------------------------------------------------------------------------- run
 
 
-def _open_line(obj: Context, progress=None) -> Line:
+def _open_line(obj: Context, progress=None, actor: str | None = None) -> Line:
     home = obj.require_home()
     try:
-        return Line(home, store_db.default_actor(), progress=progress)
+        return Line(home, actor or store_db.default_actor(), progress=progress)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except OSError as exc:
@@ -275,7 +278,8 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int
         for doc in quarantined:
             reasons.add_row(doc["id"], doc["source_name"], doc["quarantine_reason"])
         out.print(reasons)
-        out.print("Fix the files in quarantine/ and run `s4 retry DOC`, or rescan them.")
+        out.print("Fix the files in quarantine/ and run `s4 retry DOC`, or scan the paper "
+                  "again and run `s4 rescan DOC FILE --reason …`.")
         return EXIT_QUARANTINED
     if unfinished:
         out.print("Stopped before every document finished; run the same command again to "
@@ -346,6 +350,10 @@ def status(obj: Context, batch: str | None) -> None:
                 note = f"review (proposed {doc['proposed_class'] or 'none'})"
             if doc["flagged_pages"]:
                 note += f"; check pages {doc['flagged_pages']}"
+            if doc["superseded_by"]:
+                note = f"rescanned as {doc['superseded_by']}"
+            elif doc["replaces"]:
+                note = f"{note}; rescan of {doc['replaces']}".lstrip("; ")
             table.add_row(doc["id"], str(doc["position"] or ""), doc["source_name"], doc["state"],
                           str(doc["pages"] or ""), _num(doc["ocr_conf_mean"]), note)
         out.print(table)
@@ -404,6 +412,7 @@ def show(obj: Context, doc: str) -> None:
     details.add_column(overflow="fold")
     for key in ("id", "batch_id", "box", "position", "source_name", "sha256", "media_type",
                 "pipeline", "state", "quarantine_reason", "quarantine_path", "duplicate_of",
+                "replaces", "superseded_by",
                 "pages", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "output_pdf", "pdfa",
                 "text_path", "created_at", "updated_at"):
         if record.get(key) not in (None, ""):
@@ -475,6 +484,47 @@ def retry(obj: Context, docs: tuple[str, ...], all_quarantined: bool) -> None:
              else EXIT_OK)
 
 
+# --------------------------------------------------------------------------- rescan
+
+
+@cli.command()
+@click.argument("doc")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason", required=True, help="Why the paper was scanned again.")
+@click.option("--as", "who", default=None, help="Who rescanned it (default: your login name).")
+@click.pass_obj
+def rescan(obj: Context, doc: str, file: Path, reason: str, who: str | None) -> None:
+    """Replace a record with a new scan of the same paper, and process the new scan now.
+
+    Use it when a document failed QA (unreadable pages, pages missing, wrong way up) and
+    the paper was put through the scanner again. The new scan becomes a new record in the
+    old one's box position; the old record is marked superseded by it (its history, and any
+    copy already in the store, are kept). Holds on the old record bind the new one. A file
+    with exactly the same content as a known record is refused: that is not a new scan.
+
+    \b
+    Example:
+      s4 rescan D000012 ~/rescans/box-0042-p17.pdf --reason "page 2 unreadable"
+    """
+    doc_id = _doc_id_or_fail(doc)
+    line = _open_line(obj, actor=who)
+    with _running(obj, line):
+        line.recover()
+        try:
+            new_id = line.rescan(doc_id, file, reason)
+        except FileChanged:
+            fail(f"{file} is still being written; try again when the scanner has finished",
+                 EXIT_USAGE)
+        except (KeyError, ValueError) as exc:
+            fail(str(exc).strip("'\""), EXIT_USAGE)
+        with console.status(f"Processing {new_id}…"):
+            line.finish()
+    new = store_db.get_document(obj.database(), new_id)
+    out.print(f"{doc_id} is superseded by {new_id} ({file.name}): {new['state']} "
+              f"{new['quarantine_reason'] or ''}".rstrip(), highlight=False)
+    sys.exit(EXIT_QUARANTINED if new["state"] == store_db.QUARANTINED else EXIT_OK)
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -505,6 +555,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     disposal_action, rule_id, schedule_version, holds (active hold ids);
     store_backend, store_location, store_item_id, stored_at, verified_at,
     verify_method, stored_sha256; box, position, paper_status, certificate_id;
+    replaces, superseded_by (links between a record and its re-scan);
     and text with --with-text (pages separated by form feeds).
 
     \b
@@ -526,7 +577,9 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
             row["batch"] = row["batch_id"]
             row["references"] = " ".join(json.loads(row["refs"] or "[]"))
             row["holds"] = " ".join(h["id"] for h in active_holds_for(database, row))
-            if row["state"] not in (store_db.QUARANTINED, store_db.DUPLICATE):
+            if row["state"] == store_db.SUPERSEDED:
+                row["paper_status"] = "superseded"  # the paper is represented by superseded_by
+            elif row["state"] not in (store_db.QUARANTINED, store_db.DUPLICATE):
                 row["paper_status"] = row["paper_status"] or "in_box"
             record = {name: row.get(name) for name in fields}
             if writer:

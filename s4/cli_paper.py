@@ -187,6 +187,29 @@ def paper_destroy(obj, boxes: tuple[str, ...], method: str, witness: str,
     cli.out.print(f"  PDF:  {record['pdf_path']}\n  JSON: {record['json_path']}\n"
                   f"  sealed by audit entry {record['seal_seq']} ({record['seal_hash'][:16]}…)",
                   highlight=False)
+    _store_certificate_now(obj.require_home(), database, record, who or store_db.default_actor())
+
+
+def _store_certificate_now(home, database, record: dict, actor: str) -> None:
+    """The certificate is a record too: put it in the store straight away when possible."""
+    from s4.pipeline import HomeLock, S4Error
+    from s4.store import sync_all
+
+    cli = _cli()
+    try:
+        with HomeLock(home), cli.console.status("Storing the certificate…"):
+            report = sync_all(home, actor)
+    except S4Error:
+        cli.out.print("  The running `s4 watch` stores the certificate records.")
+        return
+    docs = [store_db.get_document(database, d) for d in (record["json_doc"], record["pdf_doc"])]
+    if all(doc["state"] == store_db.STORED for doc in docs):
+        for doc in docs:
+            cli.out.print(f"  stored and verified: {doc['store_location']}", highlight=False)
+    else:
+        cli.out.print(f"  Not yet in the store ({report.unavailable or 'waiting'}); the "
+                      "certificate is safe in the S4 home and `s4 store sync` uploads it.",
+                      highlight=False)
 
 
 @audit.command("certificate")

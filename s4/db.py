@@ -31,6 +31,7 @@ FILED = "filed"  # class and retention decided; waiting to be stored
 STORED = "stored"  # in the store and verified by hash
 QUARANTINED = "quarantined"  # bad input, with a reason a person can act on
 DUPLICATE = "duplicate"  # same SHA-256 as an earlier record; not processed again
+SUPERSEDED = "superseded"  # replaced by an explicit re-scan (``s4 rescan``); see superseded_by
 UNFINISHED_STATES = (RECEIVED, OCR)
 OCR_DONE_STATES = (PROCESSED, NEEDS_REVIEW, FILED, STORED)
 
@@ -157,6 +158,9 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "proposed_class": "TEXT", "classification": "TEXT",
     # paper (issue: disposal by the box)
     "paper_status": "TEXT", "qa_status": "TEXT", "certificate_id": "TEXT",
+    # re-scans: the new record names the one it replaces, and the old one its successor
+    "replaces": "TEXT", "superseded_by": "TEXT",
+    "lineage": "TEXT",  # JSON list of every earlier scan of the same paper, oldest first
     # store (issue: SharePoint / local store)
     "store_backend": "TEXT", "store_location": "TEXT", "store_item_id": "TEXT",
     "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
@@ -340,8 +344,9 @@ def insert_document(db: sqlite_utils.Database, actor: str, fields: dict[str, Any
         "sha256": record["sha256"], "size": record["source_size"],
         "state": record["state"],
     }
-    if record.get("duplicate_of"):
-        details["duplicate_of"] = record["duplicate_of"]
+    for link in ("duplicate_of", "replaces"):
+        if record.get(link):
+            details[link] = record[link]
     action = "document.duplicate" if record["state"] == DUPLICATE else "document.received"
     append_event(db, actor, action, doc_id, details)
     return doc_id

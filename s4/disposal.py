@@ -98,12 +98,21 @@ class PaperRules:
         return self._schedules[name].get(doc["record_class"]) if doc["record_class"] else None
 
 
+def current_record(database, doc: dict[str, Any]) -> dict[str, Any]:
+    """The record that holds this document's content now: past duplicates and re-scans."""
+    if doc["duplicate_of"]:
+        doc = store_db.get_document(database, doc["duplicate_of"])
+    while doc["state"] == store_db.SUPERSEDED:
+        doc = store_db.get_document(database, doc["superseded_by"])
+    return doc
+
+
 def check_document(database, rules: PaperRules, doc: dict[str, Any], today: date) -> PaperCheck:
     check = PaperCheck(doc)
     blockers = check.blockers
     state = doc["state"]
     if state == store_db.DUPLICATE:
-        original = store_db.get_document(database, doc["duplicate_of"])
+        original = current_record(database, doc)
         inner = check_document(database, rules, original, today)
         blockers.extend(f"duplicate of {original['id']}: {b}" for b in inner.blockers)
         check.eligible_from = inner.eligible_from
@@ -153,7 +162,9 @@ def box_status(database, home: Home, boxes: list[str] | None = None,
     chosen = boxes or store_db.known_boxes(database)
     statuses = []
     for box in chosen:
-        docs = store_db.documents_in_boxes(database, [box])
+        # A superseded record's paper is represented by its re-scan, which is in the box too.
+        docs = [d for d in store_db.documents_in_boxes(database, [box])
+                if d["state"] != store_db.SUPERSEDED]
         statuses.append(BoxStatus(box, [check_document(database, rules, d, today)
                                         for d in docs]))
     return statuses
@@ -163,6 +174,8 @@ def pull(database, doc_id: str, reason: str, who: str) -> None:
     doc = store_db.get_document(database, doc_id)
     if doc is None:
         raise LookupError(f"no document {doc_id}")
+    if doc["state"] == store_db.SUPERSEDED:
+        raise ValueError(f"{doc_id} was rescanned: its paper is now {doc['superseded_by']}")
     if (doc["paper_status"] or IN_BOX) != IN_BOX:
         raise ValueError(f"{doc_id}: paper is already {doc['paper_status']}")
     store_db.update_document(database, doc_id, who, "paper.pulled",
@@ -204,11 +217,11 @@ def destroy(database, home: Home, boxes: list[str], method: str, witness: str,
     certificate_id = store_db.next_certificate_id(database, now.year)
     rows = []
     for doc in chosen:
-        source = store_db.get_document(database, doc["duplicate_of"]) \
-            if doc["state"] == store_db.DUPLICATE else doc
+        source = current_record(database, doc)
         rows.append({
             "s4_id": doc["id"], "box": doc["box"], "position": doc["position"],
             "source_name": doc["source_name"], "duplicate_of": doc["duplicate_of"],
+            "replaces": json.loads(doc["lineage"] or "[]"),
             "record_class": source["record_class"], "rule_id": source["rule_id"],
             "schedule_version": source["schedule_version"],
             "stored_location": source["store_location"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -26,6 +27,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -144,8 +146,15 @@ class Claimer:
         (home.work / CLAIMING).mkdir(parents=True, exist_ok=True)
 
     def claim(
-        self, path: Path, batch_id: str, pipeline: str, box: str | None, remove_source: bool
+        self, path: Path, batch_id: str, pipeline: str, box: str | None, remove_source: bool,
+        rescan_of: dict[str, Any] | None = None, reason: str = "",
     ) -> Claim:
+        """Register the file as a new document (or a duplicate of known content).
+
+        With ``rescan_of`` the file is an explicit re-scan of that record's paper: it takes the
+        old record's place in its box, and the old record is marked superseded in the same
+        transaction, so the paper is always represented by exactly one record.
+        """
         before = _fingerprint(path)
         if before is None:
             raise FileNotFoundError(path)
@@ -167,10 +176,14 @@ class Claimer:
             with store_db.transaction(self.db):
                 # Re-check inside the write lock: another claim may have just taken this content.
                 original = store_db.find_original_by_sha256(self.db, sha256)
+                if original is not None and rescan_of is not None:
+                    raise ValueError(f"{path.name} has exactly the same content as "
+                                     f"{original['id']}: it is not a new scan")
                 doc_id = store_db.next_doc_id(self.db)
                 fields = {
                     "id": doc_id, "batch_id": batch_id, "box": box,
-                    "position": store_db.next_position(self.db, batch_id),
+                    "position": rescan_of["position"] if rescan_of
+                    else store_db.next_position(self.db, batch_id),
                     "source_name": path.name, "source_path": source_path,
                     "source_size": before[0], "source_mtime": before[1] / 1e9,
                     "sha256": sha256, "pipeline": pipeline,
@@ -186,7 +199,15 @@ class Claimer:
                     _fsync_dir(work_dir)
                     fields |= {"state": store_db.RECEIVED, "work_dir": str(work_dir),
                                "original_path": str(target)}
+                if rescan_of is not None:
+                    fields |= {"replaces": rescan_of["id"], "lineage": json.dumps(
+                        [*json.loads(rescan_of["lineage"] or "[]"), rescan_of["id"]])}
                 store_db.insert_document(self.db, self.actor, fields)
+                if rescan_of is not None:
+                    store_db.update_document(
+                        self.db, rescan_of["id"], self.actor, "document.superseded",
+                        {"by": doc_id, "reason": reason, "was": rescan_of["state"]},
+                        state=store_db.SUPERSEDED, superseded_by=doc_id)
         finally:
             staging.unlink(missing_ok=True)
         self._clear_source(path, doc_id, remove_source)

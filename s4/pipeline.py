@@ -372,6 +372,38 @@ class Line:
         shutil.rmtree(source.parent, ignore_errors=True)
         self.enqueue(doc_id)
 
+    def rescan(self, doc_id: str, path: Path, reason: str) -> str:
+        """Register ``path`` as a new scan of ``doc_id``'s paper, which it supersedes.
+
+        The old record keeps its history (and any stored copy); the new one takes its box
+        position, its holds and its place on the line. Returns the new record's id.
+        """
+        doc = store_db.get_document(self.db, doc_id)
+        if doc is None:
+            raise KeyError(f"no document {doc_id}")
+        if not reason.strip():
+            raise ValueError("say why the paper was scanned again (--reason)")
+        refusal = {
+            store_db.DUPLICATE: f"it is a duplicate of {doc['duplicate_of']}; rescan "
+                                f"{doc['duplicate_of']} instead",
+            store_db.SUPERSEDED: f"it was already replaced by {doc['superseded_by']}; rescan "
+                                 f"{doc['superseded_by']} instead",
+            store_db.RECEIVED: "it is still waiting for OCR; let it finish first",
+            store_db.OCR: "it is being OCRed; let it finish first",
+        }.get(doc["state"])
+        if doc["paper_status"] == "destroyed":
+            refusal = f"its paper was destroyed (certificate {doc['certificate_id']})"
+        if refusal:
+            raise ValueError(f"{doc_id} cannot be rescanned: {refusal}")
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        in_inbox = path.resolve().is_relative_to(self.home.inbox.resolve())
+        claim = self.claimer.claim(path, doc["batch_id"], doc["pipeline"], doc["box"],
+                                   remove_source=in_inbox, rescan_of=doc, reason=reason.strip())
+        log.info("%s: re-scan of %s registered as %s", path.name, doc_id, claim.doc_id)
+        self.enqueue(claim.doc_id)
+        return claim.doc_id
+
     # ---------------------------------------------------------------- run / watch
 
     def drain(self) -> None:

@@ -321,8 +321,8 @@ def record_event(database, schedules: SchedulePicker, event_type: str, reference
 
 def _hold_covers(hold: dict[str, Any], doc: dict[str, Any], ref_keys: set[str]) -> bool:
     kind, value = hold["scope_kind"], hold["scope_value"]
-    if kind == "doc":
-        return doc["id"] == value
+    if kind == "doc":  # a hold on a record also binds every re-scan that replaced it
+        return doc["id"] == value or value in json.loads(doc.get("lineage") or "[]")
     if kind == "class":
         return doc.get("record_class") == value
     return store_db.reference_key(value) in ref_keys

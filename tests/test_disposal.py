@@ -3,6 +3,7 @@ and the whole story runs on real sample scans."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -190,3 +191,88 @@ def test_whole_story_on_sample_scans(home, tmp_path):
     assert rows["scan_0003.jpg"]["paper_status"] == "destroyed"
     assert rows["scan_0003.jpg"]["certificate_id"].startswith("CERT-")
     assert rows["scan_0012.png"]["paper_status"] == "pulled"
+
+
+def test_rescan_replaces_a_record_and_its_paper_goes_with_the_new_copy(home, tmp_path):
+    """A QA-failed scan is rescanned: the new record takes its box place and its holds, the
+    old one stops blocking the box, and the certificate lists the new record only."""
+    from PIL import Image
+
+    scans = tmp_path / "box-7"
+    scans.mkdir()
+    shutil.copy(SAMPLES / "scan_0003.jpg", scans / "scan_0003.jpg")
+    assert run_s4(home, "run", "--batch", "box-7", str(scans))[0] == 0
+    database = store_db.connect(home.database)
+    (old,) = store_db.documents(database, "box-7")
+    assert old["state"] == "stored"
+    assert run_s4(home, "paper", "qa", old["id"], "--fail", "--reason", "smudged")[0] == 0
+    assert run_s4(home, "hold", "place", "--doc", old["id"], "--reason", "FOI 2026/77")[0] == 0
+    rescan = tmp_path / "rescan.png"  # the same paper through the scanner again
+    Image.open(SAMPLES / "scan_0003.jpg").save(rescan)
+
+    code, output = run_s4(home, "rescan", old["id"], str(rescan), "--reason",
+                          "page smudged", "--as", "O. Perator")
+    assert code == 0, output
+    old = store_db.get_document(database, old["id"])
+    (new,) = [d for d in store_db.documents(database, "box-7") if d["id"] != old["id"]]
+    assert f"{old['id']} is superseded by {new['id']}" in output
+    assert (old["state"], old["superseded_by"]) == ("superseded", new["id"])
+    assert new["replaces"] == old["id"] and new["state"] == "stored"
+    assert (new["box"], new["position"]) == (old["box"], old["position"])
+    (event,) = [e for e in store_db.events_for(database, old["id"])
+                if e["action"] == "document.superseded"]
+    assert event["actor"] == "O. Perator"
+    assert event["details"] == {"by": new["id"], "reason": "page smudged", "was": "stored"}
+
+    database.conn.execute("UPDATE documents SET verified_at = ?", (LONG_AGO,))
+    code, output = _destroy(home, "box-7")
+    assert code == 1, output  # the hold on the old record binds its re-scan
+    assert new["id"] in output and "FOI 2026/77" in output and old["id"] not in output
+    (hold,) = store_db.holds(database)
+    assert run_s4(home, "hold", "lift", hold["id"], "--reason", "answered")[0] == 0
+    code, output = _destroy(home, "box-7")
+    assert code == 0, output
+    (record,) = store_db.destructions(database)
+    certificate = json.loads(Path(record["json_path"]).read_text())
+    assert [(r["s4_id"], r["replaces"]) for r in certificate["records"]] == \
+        [(new["id"], [old["id"]])]
+    code, output = run_s4(home, "export", "documents", "--format", "jsonl", "--batch", "box-7")
+    rows = {r["id"]: r for r in map(json.loads, output.splitlines())}
+    assert (rows[old["id"]]["paper_status"], rows[old["id"]]["superseded_by"]) == \
+        ("superseded", new["id"])
+    assert (rows[new["id"]]["paper_status"], rows[new["id"]]["replaces"]) == \
+        ("destroyed", old["id"])
+    code, output = run_s4(home, "audit", "verify")
+    assert code == 0, output
+
+
+@pytest.mark.parametrize("state, expected", [
+    (store_db.SUPERSEDED, "already replaced by D000009"),
+    (store_db.RECEIVED, "still waiting for OCR"),
+    ("destroyed", "its paper was destroyed"),
+])
+def test_rescan_refusals_change_nothing(home, database, tmp_path, state, expected):
+    overrides = {"state": store_db.SUPERSEDED, "superseded_by": "D000009"} \
+        if state == store_db.SUPERSEDED else {"state": state} if state != "destroyed" \
+        else {"paper_status": "destroyed", "certificate_id": "CERT-2026-0001"}
+    doc_id = _stored_doc(home, database, "box-3", "complaint", **overrides)
+    scan = tmp_path / "again.png"
+    scan.write_bytes((SAMPLES / "scan_0001.png").read_bytes())
+    before = store_db.event_count(database)
+    code, output = run_s4(home, "rescan", doc_id, str(scan), "--reason", "again")
+    assert code == 2 and expected in output, output
+    assert [d["id"] for d in store_db.documents(database)] == [doc_id]
+    assert store_db.event_count(database) == before
+
+
+def test_rescan_with_the_same_content_is_refused(home, database, tmp_path):
+    doc_id = _stored_doc(home, database, "box-4", "complaint")
+    scan = tmp_path / "same.tif"
+    scan.write_bytes(b"identical bytes")
+    store_db.ensure_batch(database, "box-4", "default", "box-4", "run", "tester")
+    database.conn.execute("UPDATE documents SET sha256 = ? WHERE id = ?",
+                          (hashlib.sha256(b"identical bytes").hexdigest(), doc_id))
+    code, output = run_s4(home, "rescan", doc_id, str(scan), "--reason", "again")
+    assert code == 2 and f"exactly the same content as {doc_id}" in output, output
+    assert store_db.get_document(database, doc_id)["state"] == store_db.STORED
+    assert len(store_db.documents(database)) == 1
