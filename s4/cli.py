@@ -31,8 +31,15 @@ from s4 import __version__
 from s4 import db as store_db
 from s4.config import ConfigError, Home
 from s4.home import initialise
-from s4.ingest import FileChanged
-from s4.pipeline import HomeLock, Line, S4Error, environment_error, install_stop_handlers
+from s4.ingest import FileChanged, SourceUnreadable
+from s4.pipeline import (
+    HomeLock,
+    Line,
+    S4Error,
+    check_home_location,
+    environment_error,
+    install_stop_handlers,
+)
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
@@ -53,7 +60,7 @@ EXPORT_FIELDS = [
     # paper
     "box", "position", "paper_status", "certificate_id",
     # re-scans (s4 rescan)
-    "replaces", "superseded_by",
+    "replaces", "superseded_by", "last_verified_at",
 ]
 
 
@@ -94,6 +101,10 @@ class Context:
         home = self.require_home()
         database = store_db.connect(home.database)
         store_db.migrate(database)
+        try:
+            check_home_location(home, database)
+        except S4Error as exc:
+            fail(str(exc), EXIT_ENVIRONMENT)
         return database
 
 
@@ -167,6 +178,8 @@ def _open_line(obj: Context, progress=None, actor: str | None = None) -> Line:
         return Line(home, actor or store_db.default_actor(), progress=progress)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
+    except S4Error as exc:
+        fail(str(exc), EXIT_ENVIRONMENT)
     except OSError as exc:
         fail(str(environment_error(exc, home.root)), EXIT_ENVIRONMENT)
 
@@ -222,7 +235,7 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
     def on_progress(event: str, data: dict[str, Any]) -> None:
         if event == "files":
             progress.update(task, total=data["count"])
-        elif event == "claimed" and data["state"] != store_db.RECEIVED:
+        elif event == "unreadable" or (event == "claimed" and data["state"] != store_db.RECEIVED):
             progress.advance(task)
         elif event in ("processed", "quarantined"):
             counts["pages"] += data.get("pages", 0)
@@ -234,10 +247,11 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
         report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id)
     database = obj.database()
     docs = [store_db.get_document(database, doc_id) for doc_id in report.documents]
-    sys.exit(_print_batch_summary(batch_id, docs, report.seconds))
+    sys.exit(_print_batch_summary(batch_id, docs, report.seconds, report.unreadable))
 
 
-def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int:
+def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float,
+                         unreadable: list[str]) -> int:
     by_state: dict[str, list[dict]] = {}
     for doc in docs:
         by_state.setdefault(doc["state"], []).append(doc)
@@ -256,7 +270,8 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int
         ("  waiting for review (s4 review list)", len(by_state.get(store_db.NEEDS_REVIEW, []))),
         ("  not yet classified", len(by_state.get(store_db.PROCESSED, []))),
         ("duplicates (not processed again)", len(by_state.get(store_db.DUPLICATE, []))),
-        ("quarantined", len(quarantined)), ("unfinished", unfinished),
+        ("quarantined", len(quarantined)), ("unreadable (not taken)", len(unreadable)),
+        ("unfinished", unfinished),
         ("elapsed", f"{seconds:.1f} s"), ("pages/minute", f"{rate:.1f}"),
     ):
         table.add_row(label, str(value))
@@ -270,6 +285,8 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int
         out.print(f"{len(flagged)} document(s) have low-confidence pages to check: "
                   + ", ".join(f"{d['id']} (pages {d['flagged_pages']})" for d in flagged),
                   highlight=False)
+    for reason in unreadable:
+        out.print(f"not taken: {reason}", highlight=False)
     if quarantined:
         reasons = Table(title="Quarantined", title_justify="left", expand=False)
         reasons.add_column("document", no_wrap=True)
@@ -285,7 +302,7 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float) -> int
         out.print("Stopped before every document finished; run the same command again to "
                   "finish them.")
         return EXIT_QUARANTINED
-    return EXIT_OK
+    return EXIT_QUARANTINED if unreadable else EXIT_OK
 
 
 # --------------------------------------------------------------------------- watch
@@ -414,9 +431,17 @@ def show(obj: Context, doc: str) -> None:
                 "pipeline", "state", "quarantine_reason", "quarantine_path", "duplicate_of",
                 "replaces", "superseded_by",
                 "pages", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "output_pdf", "pdfa",
-                "text_path", "created_at", "updated_at"):
+                "text_path", "record_class", "class_confidence", "decided_by", "document_date",
+                "refs", "rule_id", "schedule_version", "retention_trigger", "trigger_date",
+                "disposal_due", "disposal_action", "store_backend", "store_location",
+                "verified_at", "last_verified_at", "verify_method", "qa_status", "paper_status",
+                "certificate_id", "created_at", "updated_at"):
         if record.get(key) not in (None, ""):
             details.add_row(key, str(record[key]))
+    from s4.retention import active_holds_for
+
+    for hold in active_holds_for(database, record):
+        details.add_row("hold", f"{hold['id']}: {hold['reason']}")
     out.print(details)
     pages = store_db.pages_of(database, doc_id)
     if pages:
@@ -515,6 +540,8 @@ def rescan(obj: Context, doc: str, file: Path, reason: str, who: str | None) -> 
         except FileChanged:
             fail(f"{file} is still being written; try again when the scanner has finished",
                  EXIT_USAGE)
+        except SourceUnreadable as exc:
+            fail(str(exc), EXIT_USAGE)
         except (KeyError, ValueError) as exc:
             fail(str(exc).strip("'\""), EXIT_USAGE)
         with console.status(f"Processing {new_id}…"):
@@ -555,7 +582,8 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     disposal_action, rule_id, schedule_version, holds (active hold ids);
     store_backend, store_location, store_item_id, stored_at, verified_at,
     verify_method, stored_sha256; box, position, paper_status, certificate_id;
-    replaces, superseded_by (links between a record and its re-scan);
+    replaces, superseded_by (links between a record and its re-scan); last_verified_at
+    (the latest passing fixity check; verified_at is the first, which the paper waits on);
     and text with --with-text (pages separated by form feeds).
 
     \b
@@ -565,7 +593,10 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     """
     database = obj.database()
     fields = EXPORT_FIELDS + (["text"] if with_text else [])
-    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
     try:
         writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore") \
             if fmt == "csv" else None
@@ -579,7 +610,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
             row["holds"] = " ".join(h["id"] for h in active_holds_for(database, row))
             if row["state"] == store_db.SUPERSEDED:
                 row["paper_status"] = "superseded"  # the paper is represented by superseded_by
-            elif row["state"] not in (store_db.QUARANTINED, store_db.DUPLICATE):
+            elif row["box"] and row["state"] not in (store_db.QUARANTINED, store_db.DUPLICATE):
                 row["paper_status"] = row["paper_status"] or "in_box"
             record = {name: row.get(name) for name in fields}
             if writer:

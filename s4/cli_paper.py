@@ -122,12 +122,12 @@ def paper_pull(obj, doc: str, reason: str, who: str | None) -> None:
 
 @paper.command("qa")
 @click.argument("doc")
-@click.option("--pass", "passed", flag_value=True, default=None, help="The copy is good.")
-@click.option("--fail", "passed", flag_value=False, help="The copy is not good enough.")
-@click.option("--reason", required=True)
-@click.option("--as", "who", default=None)
+@click.option("--pass", "passed", is_flag=True, help="The copy is good.")
+@click.option("--fail", "failed", is_flag=True, help="The copy is not good enough (rescan).")
+@click.option("--reason", required=True, help="What was checked, against what.")
+@click.option("--as", "who", default=None, help="Who checked (default: your login name).")
 @click.pass_obj
-def paper_qa(obj, doc: str, passed: bool | None, reason: str, who: str | None) -> None:
+def paper_qa(obj, doc: str, passed: bool, failed: bool, reason: str, who: str | None) -> None:
     """Record a person's quality check of a document's digital copy (e.g. after looking at
     its low-confidence pages).
 
@@ -136,8 +136,8 @@ def paper_qa(obj, doc: str, passed: bool | None, reason: str, who: str | None) -
       s4 paper qa D000012 --pass --reason "page 2 checked against the paper: legible"
     """
     cli = _cli()
-    if passed is None:
-        raise click.UsageError("say --pass or --fail")
+    if passed == failed:
+        raise click.UsageError("say either --pass or --fail")
     doc_id = cli._doc_id_or_fail(doc)
     try:
         disposal.set_qa(obj.database(), doc_id, passed, reason, who or store_db.default_actor())
@@ -226,14 +226,24 @@ def audit_certificate(obj, certificate_id: str, pdf_target: Path | None) -> None
       s4 audit certificate CERT-2026-0001 --pdf cert.pdf
     """
     cli = _cli()
-    record = store_db.get_destruction(obj.database(), certificate_id)
+    database = obj.database()
+    record = store_db.get_destruction(database, certificate_id)
     if record is None:
         cli.fail(f"no certificate {certificate_id}", EXIT_USAGE)
-    if pdf_target:
-        pdf_target.write_bytes(Path(record["pdf_path"]).read_bytes())
-        cli.out.print(f"Wrote {pdf_target}", highlight=False)
-        return
-    click.echo(Path(record["json_path"]).read_text(encoding="utf-8"), nl=False)
+    problems = [p for p in disposal.verify_certificates(database, obj.require_home())
+                if p.startswith(f"{certificate_id}:")]
+    try:
+        if pdf_target:
+            pdf_target.write_bytes(Path(record["pdf_path"]).read_bytes())
+            cli.out.print(f"Wrote {pdf_target}", highlight=False)
+        else:
+            click.echo(Path(record["json_path"]).read_text(encoding="utf-8"), nl=False)
+    except OSError as exc:
+        cli.fail(f"{exc.filename}: {exc.strerror}", EXIT_USAGE)
+    for problem in problems:  # an auditor reading a certificate must see it does not check out
+        click.echo(f"WARNING: {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_BLOCKED)
 
 
 @export.command("certificates")
@@ -250,7 +260,11 @@ def export_certificates_command(obj, fmt: str, output: Path | None) -> None:
     """
     database = obj.database()
     if output:
-        with output.open("w", encoding="utf-8", newline="") as stream:
+        try:
+            stream = output.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            _cli().fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
+        with stream:
             export_certificates(database, fmt, stream)
     else:
         export_certificates(database, fmt, sys.stdout)
@@ -268,6 +282,10 @@ def export_certificates(database, fmt: str, stream) -> None:
         writer.writeheader()
     for record in store_db.destructions(database):
         record["boxes"] = ", ".join(json.loads(record["boxes"]))
+        for kind in ("json", "pdf"):  # where the stored copy (a record of its own) lives
+            doc = store_db.get_document(database, record[f"{kind}_doc"]) \
+                if record[f"{kind}_doc"] else None
+            record[f"{kind}_location"] = doc["store_location"] if doc else None
         if writer:
             writer.writerow(record)
         else:

@@ -164,6 +164,7 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     # store (issue: SharePoint / local store)
     "store_backend": "TEXT", "store_location": "TEXT", "store_item_id": "TEXT",
     "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
+    "last_verified_at": "TEXT",  # the latest passing fixity check (verified_at: the first)
 }
 EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
     """
@@ -234,6 +235,13 @@ def migrate(db: sqlite_utils.Database) -> None:
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
     )
+
+
+def home_root_of(db: sqlite_utils.Database, root: str) -> str:
+    """The home this database belongs to (recorded by its first opener)."""
+    with transaction(db) as conn:
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('home_root', ?)", (root,))
+    return db.conn.execute("SELECT value FROM meta WHERE key = 'home_root'").fetchone()["value"]
 
 
 @contextmanager
@@ -568,9 +576,13 @@ def get_event(db: sqlite_utils.Database, seq: int) -> dict[str, Any] | None:
 
 
 def events_with_action(db: sqlite_utils.Database, action: str,
-                       subject: str) -> list[dict[str, Any]]:
-    rows = db.conn.execute("SELECT * FROM events WHERE action = ? AND subject = ? ORDER BY seq",
-                           (action, subject))
+                       subject: str | None = None) -> list[dict[str, Any]]:
+    if subject is None:
+        rows = db.conn.execute("SELECT * FROM events WHERE action = ? ORDER BY seq", (action,))
+    else:
+        rows = db.conn.execute(
+            "SELECT * FROM events WHERE action = ? AND subject = ? ORDER BY seq",
+            (action, subject))
     return [dict(r) for r in rows]
 
 
@@ -658,6 +670,7 @@ def store_mark_stored(
              "verify_method": verify_method, **details},
             state=STORED, store_backend=backend, store_location=location,
             store_item_id=item_id, stored_sha256=sha256, stored_at=stamp, verified_at=stamp,
+            last_verified_at=stamp,
             verify_method=verify_method,
         )
         store_journal_set(db, doc_id, state="verified", item_id=item_id, location=location,
@@ -719,15 +732,21 @@ def stored_documents(db: sqlite_utils.Database, doc_ids: list[str] | None = None
 def store_record_verification(
     db: sqlite_utils.Database, doc_id: str, actor: str, ok: bool, method: str, detail: str,
 ) -> None:
-    """A fixity check: ``verified_at`` moves on when it passed and is cleared when it failed
-    (so nothing downstream — paper destruction — trusts a copy that no longer matches)."""
+    """A fixity check. ``verified_at`` is when the copy was first proven good and stays put
+    while later checks pass (the paper quarantine period counts from it; a routine check must
+    not restart it); ``last_verified_at`` moves on. A failed check clears both, so nothing
+    downstream — paper destruction — trusts a copy that no longer matches."""
     if ok:
+        doc = get_document(db, doc_id) or {}
+        stamp = now()
         update_document(db, doc_id, actor, "document.verified", {"method": method},
-                        verified_at=now(), verify_method=method)
+                        verified_at=doc.get("verified_at") or stamp, last_verified_at=stamp,
+                        verify_method=method)
     else:
         update_document(db, doc_id, actor, "document.verify_failed",
                         {"method": method, "detail": detail},
-                        verified_at=None, verify_method=f"FAILED {method}")
+                        verified_at=None, last_verified_at=None,
+                        verify_method=f"FAILED {method}")
 
 
 # ---- retention

@@ -28,6 +28,7 @@ from s4.config import Home
 from s4.events import canonical_json
 
 IN_BOX, PULLED, DESTROYED = "in_box", "pulled", "destroyed"
+STORE_PENDING = "is not in the store yet (run `s4 store sync`)"  # waiting, not tampering
 CERTIFICATE_CLASS = "disposal-certificate"
 
 
@@ -115,6 +116,9 @@ def check_document(database, rules: PaperRules, doc: dict[str, Any], today: date
         original = current_record(database, doc)
         inner = check_document(database, rules, original, today)
         blockers.extend(f"duplicate of {original['id']}: {b}" for b in inner.blockers)
+        for hold in retention.active_holds_for(database, doc):  # a hold on this copy itself
+            if f"hold {hold['id']}: {hold['reason']}" not in inner.blockers:
+                blockers.append(f"hold {hold['id']}: {hold['reason']}")
         check.eligible_from = inner.eligible_from
         return check
     if state == store_db.QUARANTINED:
@@ -201,7 +205,21 @@ def body_sha256(body: dict[str, Any]) -> str:
 def destroy(database, home: Home, boxes: list[str], method: str, witness: str,
             operator: str, contractor: str | None, contractor_cert: str | None,
             today: date | None = None) -> dict[str, Any]:
-    """Record the destruction of whole boxes and issue the sealed certificate."""
+    """Record the destruction of whole boxes and issue the sealed certificate.
+
+    Eligibility is checked inside the same write transaction that records the destruction,
+    so a hold placed (or a record changed) by another process meanwhile cannot slip through.
+    """
+    with store_db.transaction(database):
+        certificate = _record_destruction(database, home, boxes, method, witness, operator,
+                                          contractor, contractor_cert, today)
+    _write_certificate_files(database, home, certificate, operator)
+    return certificate
+
+
+def _record_destruction(database, home: Home, boxes: list[str], method: str, witness: str,
+                        operator: str, contractor: str | None, contractor_cert: str | None,
+                        today: date | None) -> dict[str, Any]:
     statuses = box_status(database, home, boxes, today)
     missing = [s.box for s in statuses if not s.checks]
     if missing:
@@ -257,10 +275,8 @@ def destroy(database, home: Home, boxes: list[str], method: str, witness: str,
             "documents": len(rows), "pages": body["totals"]["pages"], "body_sha256": digest,
             "seal_seq": seal["seq"], "seal_hash": seal["hash"],
         })
-    certificate = body | {"seal": {"audit_seq": seal["seq"], "audit_hash": seal["hash"],
-                                   "body_sha256": digest}}
-    _write_certificate_files(database, home, certificate, operator)
-    return certificate
+    return body | {"seal": {"audit_seq": seal["seq"], "audit_hash": seal["hash"],
+                            "body_sha256": digest}}
 
 
 def certificate_folder(home: Home) -> Path:
@@ -342,7 +358,7 @@ def _file_certificate(database, home: Home, certificate: dict[str, Any], path: P
 @register_certificate_check
 def verify_certificates(database, home: Home) -> list[str]:
     """Each certificate must match its sealing entry, its issue entry and its stored copies."""
-    problems = []
+    problems = _check_log_against_records(database)
     for record in store_db.destructions(database):
         cid = record["id"]
         seal = store_db.get_event(database, record["seal_seq"])
@@ -375,6 +391,31 @@ def verify_certificates(database, home: Home) -> list[str]:
     return problems
 
 
+def _check_log_against_records(database) -> list[str]:
+    """The log is the authority: every sealed certificate and every destroyed paper it
+    records must still be in S4's tables (catches rows deleted or reset behind S4's back)."""
+    problems = []
+    recorded = {r["id"]: r for r in store_db.destructions(database)}
+    for seal in store_db.events_with_action(database, "certificate.sealed"):
+        cid = seal["subject"].removeprefix("certificate:")
+        record = recorded.get(cid)
+        if record is None:
+            problems.append(f"{cid}: audit entry {seal['seq']} seals this certificate, but S4 "
+                            "has no record of it (its row was deleted from the database)")
+        elif record["seal_seq"] != seal["seq"]:
+            problems.append(f"{cid}: sealed by audit entry {seal['seq']}, but its record names "
+                            f"entry {record['seal_seq']}")
+    for event in store_db.events_with_action(database, "paper.destroyed"):
+        certificate = json.loads(event["details"]).get("certificate")
+        doc = store_db.get_document(database, event["subject"])
+        if doc is None or doc["paper_status"] != DESTROYED or \
+                doc["certificate_id"] != certificate:
+            problems.append(f"{event['subject']}: audit entry {event['seq']} records its paper "
+                            f"destroyed under {certificate}, but the record now says "
+                            f"{(doc or {}).get('paper_status') or 'in_box'}")
+    return problems
+
+
 def _check_json_seal(cid: str, data: bytes, sealed_digest: str, seal: dict) -> list[str]:
     try:
         certificate = json.loads(data)
@@ -400,8 +441,7 @@ def _check_stored_copy(database, home: Home, cid: str, kind: str, doc_id: str | 
     if doc is None:
         return [f"{cid}: the {kind.upper()} certificate was never filed as a record"]
     if doc["state"] != store_db.STORED:
-        return [f"{cid}: the {kind.upper()} certificate ({doc_id}) is not in the store yet "
-                "(run `s4 store sync`)"]
+        return [f"{cid}: the {kind.upper()} certificate ({doc_id}) {STORE_PENDING}"]
     if doc["stored_sha256"] != expected:
         return [f"{cid}: the stored {kind.upper()} certificate ({doc_id}) is not the issued file"]
     settings = home.settings()

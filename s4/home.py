@@ -108,6 +108,7 @@ def initialise(home: Home) -> list[str]:
     database = store_db.connect(home.database)
     try:
         store_db.migrate(database)
+        store_db.home_root_of(database, str(home.root.resolve()))  # the home it belongs to
         if fresh:
             with store_db.transaction(database):
                 store_db.append_event(database, store_db.default_actor(), "home.initialised",

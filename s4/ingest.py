@@ -15,6 +15,7 @@ file in place; the next claim recognises it by path + SHA-256 and just finishes 
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import json
@@ -136,6 +137,15 @@ class FileChanged(Exception):
     """The file changed while it was being read: it is not stable yet."""
 
 
+class SourceUnreadable(Exception):
+    """The scan cannot be read (permissions, I/O error); it stays where it is."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: cannot read it ({reason.lower()}); nothing was taken. Fix "
+                         "its permissions (or copy it again) and it is picked up")
+        self.path = path
+
+
 class Claimer:
     """Moves files from the inbox (or copies them from elsewhere) into the work area."""
 
@@ -158,7 +168,12 @@ class Claimer:
         before = _fingerprint(path)
         if before is None:
             raise FileNotFoundError(path)
-        sha256 = sha256_file(path)
+        try:
+            sha256 = sha256_file(path)
+        except OSError as exc:  # the scan itself cannot be read: the file's problem, not S4's
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EIO):
+                raise SourceUnreadable(path, exc.strerror or str(exc)) from None
+            raise
         if _fingerprint(path) != before:
             raise FileChanged(path)
         source_path = str(path.resolve())
@@ -170,8 +185,9 @@ class Claimer:
 
         staging = self.home.work / CLAIMING / f"{uuid.uuid4().hex}.part"
         original = store_db.find_original_by_sha256(self.db, sha256)
-        if original is None:
-            _copy_durably(path, staging)
+        if original is None and _copy_durably(path, staging) != sha256:
+            staging.unlink(missing_ok=True)  # changed after hashing: not stable after all
+            raise FileChanged(path)
         try:
             with store_db.transaction(self.db):
                 # Re-check inside the write lock: another claim may have just taken this content.
@@ -230,11 +246,16 @@ def _suffix(path: Path) -> str:
     return suffix if len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
 
 
-def _copy_durably(source: Path, target: Path) -> None:
+def _copy_durably(source: Path, target: Path) -> str:
+    """Copy and fsync; returns the SHA-256 of the bytes actually copied."""
+    digest = hashlib.sha256()
     with source.open("rb") as reader, target.open("wb") as writer:
-        shutil.copyfileobj(reader, writer, HASH_CHUNK)
+        while chunk := reader.read(HASH_CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
         writer.flush()
         os.fsync(writer.fileno())
+    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

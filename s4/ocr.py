@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -199,6 +200,7 @@ def _inspect_image(path: Path, settings: OcrSettings) -> int:
 
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
+    text = re.sub(r"\S*/ocrmypdf\.io\.[^\s:]*:?\s*", "", text)  # temporary paths mean nothing
     return text[:160] + ("…" if len(text) > 160 else "")
 
 
@@ -322,6 +324,7 @@ def run_ocr_job(job: OcrJob) -> OcrOutcome:
 def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, media_type: str,
          started: float) -> OcrOutcome:
     import ocrmypdf
+    import pikepdf
     from ocrmypdf import exceptions as ocr_errors
 
     output_pdf = work_dir / f"{job.doc_id}.pdf"
@@ -354,6 +357,11 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
             raise InputRejected(
                 f"OCR failed ({type(exc).__name__}: {_short(exc) or 'no detail'}). Retry; if it "
                 "fails again, rescan the document."
+            ) from None
+        except pikepdf.PdfError as exc:  # opened only by qpdf's repair, then fell apart
+            raise InputRejected(
+                f"PDF is damaged or truncated ({_short(exc)}); it may not have been fully "
+                "written. Copy it from the scanner again, or rescan the document."
             ) from None
         pdfa = int(code) == 0 and _pdfa_part(partial_pdf) is not None
         texts = _pdf_page_texts(partial_pdf)

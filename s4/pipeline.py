@@ -34,6 +34,7 @@ from s4.ingest import (
     FileChanged,
     IgnoreRules,
     InboxWatcher,
+    SourceUnreadable,
     StabilityTracker,
     batch_for_inbox_path,
     iter_files,
@@ -83,6 +84,22 @@ class HomeLock:
             self.handle.close()
 
 
+def check_home_location(home: Home, database) -> None:
+    """Refuse a home opened from a path other than its own (moved, copied, restored elsewhere).
+
+    The database holds absolute paths to work files, the store and certificates; opened from
+    a copy, recovery would treat the copy's work files as strays and S4 would read and write
+    the original home's files. Refusing is the safe answer.
+    """
+    here = str(home.root.resolve())
+    recorded = store_db.home_root_of(database, here)
+    if recorded != here:
+        raise S4Error(
+            f"{home.database} belongs to the S4 home at {recorded}, not {here}: an S4 home "
+            f"keeps absolute paths, so it cannot be used after being moved or copied. Open it "
+            f"at {recorded} (restore a backup to that path). Nothing was changed.")
+
+
 def environment_error(exc: OSError, where: Path | str) -> S4Error:
     reason = {
         errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
@@ -96,6 +113,7 @@ def environment_error(exc: OSError, where: Path | str) -> S4Error:
 class BatchReport:
     batch_id: str
     documents: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files not taken, with the reason
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -117,6 +135,7 @@ class Line:
         self.settings: Settings = home.settings()
         self.db = store_db.connect(home.database)
         store_db.migrate(self.db)
+        check_home_location(home, self.db)
         self.cores = os.cpu_count() or 1
         self.workers = workers or self.settings.ocr.workers or self.cores
         self.rules = IgnoreRules(self.settings.ingest.ignore)
@@ -125,6 +144,7 @@ class Line:
         self.executor: ProcessPoolExecutor | None = None
         self.in_flight: dict[Future, str] = {}
         self.pending: deque[str] = deque()
+        self.unreadable: dict[Path, str] = {}  # scans that cannot be read, left in place
         self._pipelines: dict[str, Pipeline] = {}
         self.stop_requested = threading.Event()
         from s4.filing import Filer  # imported here: filing pulls in scikit-learn lazily
@@ -170,10 +190,17 @@ class Line:
         except FileNotFoundError:
             log.info("%s: gone before it could be claimed", path.name)
             return None
+        except SourceUnreadable as exc:
+            if self.unreadable.get(path) != str(exc):  # say it once, not at every rescan
+                log.error("%s", exc)
+            self.unreadable[path] = str(exc)
+            self.progress("unreadable", {"path": str(path), "reason": str(exc)})
+            return None
         except OSError as exc:
             if exc.errno in ENVIRONMENT_ERRNOS:
                 raise environment_error(exc, self.home.work) from None
             raise
+        self.unreadable.pop(path, None)
         if claim.state == store_db.RECEIVED:
             self.enqueue(claim.doc_id)
         self.progress("claimed", {"doc_id": claim.doc_id, "state": claim.state})
@@ -356,13 +383,12 @@ class Line:
         if not source.exists():
             raise ValueError(f"{doc_id}: the quarantined file {source} is missing; drop a new "
                              "scan into the inbox instead")
-        from s4.ingest import _copy_durably, sha256_file
+        from s4.ingest import _copy_durably
 
         work_dir = self.home.work / doc_id
         work_dir.mkdir(parents=True, exist_ok=True)
         target = work_dir / f"original{source.suffix.lower() or '.bin'}"
-        _copy_durably(source, target)
-        sha256 = sha256_file(target)
+        sha256 = _copy_durably(source, target)
         store_db.update_document(
             self.db, doc_id, self.actor, "document.retried",
             {"sha256": sha256, "changed": sha256 != doc["sha256"]},
@@ -431,6 +457,8 @@ class Line:
             claim = self.claim(path, batch_id, pipeline, box, remove_source=False)
             if claim is not None:
                 report.documents.append(claim.doc_id)
+            elif path in self.unreadable:
+                report.unreadable.append(self.unreadable[path])
             self.fill()
             self.collect(timeout=0)
         for doc in store_db.documents_in_states(self.db, (store_db.RECEIVED,), batch_id):

@@ -175,3 +175,47 @@ def test_read_only_work_area_is_a_clear_error(home, tmp_path, small_mount):
                             capture_output=True, text=True, check=False)
     assert result.returncode == 3, result.stderr
     assert "read-only" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_copied_home_is_refused_and_its_work_files_are_kept(home, tmp_path):
+    scan = tmp_path / "scans" / "letter.png"
+    scan.parent.mkdir()
+    write_scan(scan)
+    elsewhere = tmp_path / "copy-of-home"
+    shutil.copytree(home.root, elsewhere)
+    (elsewhere / "work" / "D000077").mkdir()  # a work item the copy's recovery must not touch
+    copy = Home(elsewhere)
+    for args in (("run", str(scan.parent)), ("status",)):
+        code, output = run_s4(copy, *args)
+        assert code == 3, output
+        assert f"belongs to the S4 home at {home.root.resolve()}" in output
+    assert (elsewhere / "work" / "D000077").is_dir()
+    assert run_s4(home, "status")[0] == 0  # the original still opens
+
+
+def test_an_unreadable_scan_is_reported_left_in_place_and_the_batch_goes_on(
+        home, tmp_path, monkeypatch):
+    import errno
+
+    import s4.ingest
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    write_scan(folder / "good.png")
+    locked = folder / "locked.png"
+    write_scan(locked)
+    real_hash = s4.ingest.sha256_file
+
+    def hash_or_refuse(path):  # as a file the scanner account wrote with mode 600 would
+        if path.name == "locked.png":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_hash(path)
+
+    monkeypatch.setattr(s4.ingest, "sha256_file", hash_or_refuse)
+    code, output = run_s4(home, "run", "--batch", "b1", str(folder))
+    assert code == 1, output
+    assert "not taken:" in output and "locked.png: cannot read it (permission denied)" in output
+    database = store_db.connect(home.database)
+    (doc,) = store_db.documents(database, "b1")
+    assert doc["source_name"] == "good.png" and doc["state"] in store_db.OCR_DONE_STATES
+    assert locked.exists()

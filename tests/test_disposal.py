@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,7 @@ def _nothing_recorded(database) -> None:
 
 @pytest.mark.parametrize("blocker, overrides, expected", [
     ("not verified", {"state": store_db.FILED, "verified_at": None}, "not verified"),
+    ("fixity lost", {"verified_at": None}, "not verified"),  # stored, but no longer verified
     ("QA flagged", {"flagged_pages": "2"}, "QA: low-confidence pages 2"),
     ("QA failed", {"qa_status": "failed"}, "QA failed"),
     ("not PDF/A", {"pdfa": 0}, "not PDF/A"),
@@ -101,6 +102,106 @@ def test_pulled_paper_lets_the_rest_of_the_box_go(home, database):
     assert store_db.get_document(database, go)["paper_status"] == "destroyed"
 
 
+def test_a_hold_on_a_duplicate_copy_blocks_its_box(home, database):
+    original = _stored_doc(home, database, "box-5", "complaint")
+    copy = _stored_doc(home, database, "box-5", "complaint", state=store_db.DUPLICATE,
+                       duplicate_of=original)
+    retention.place_hold(database, "Ombudsman case 42", "doc", copy, "records.manager")
+    code, output = _destroy(home, "box-5")
+    assert code == 1 and copy in output and "Ombudsman case 42" in output, output
+    _nothing_recorded(database)
+
+
+def test_a_duplicate_is_blocked_by_whatever_blocks_its_original(home, database):
+    original = _stored_doc(home, database, "box-6", "complaint", qa_status="failed")
+    copy = _stored_doc(home, database, "box-6", "complaint", state=store_db.DUPLICATE,
+                       duplicate_of=original)
+    status = disposal_status(home, database, "box-6", date.today())
+    assert {c.doc["id"]: c.blockers for c in status.blocked}[copy] == \
+        [f"duplicate of {original}: QA failed: rescan the document"]
+
+
+def disposal_status(home, database, box: str, today: date):
+    from s4 import disposal
+
+    (status,) = disposal.box_status(database, home, [box], today)
+    return status
+
+
+def _verified_on(day: date) -> str:
+    return f"{day.isoformat()}T12:00:00Z"
+
+
+def test_paper_period_ends_exactly_on_its_last_day(home, database):
+    today = date(2026, 6, 30)
+    ready = _stored_doc(home, database, "box-7", "complaint",
+                        verified_at=_verified_on(today - timedelta(days=30)))
+    waiting = _stored_doc(home, database, "box-7", "complaint",
+                          verified_at=_verified_on(today - timedelta(days=29)))
+    status = disposal_status(home, database, "box-7", today)
+    assert [c.doc["id"] for c in status.eligible] == [ready]
+    (blocked,) = status.blocked
+    assert blocked.doc["id"] == waiting
+    assert blocked.blockers == ["paper quarantine until 2026-07-01"]
+    assert status.earliest == date(2026, 7, 1)
+
+
+def test_the_longer_of_pipeline_and_class_paper_periods_applies(home, database):
+    today = date(2026, 6, 30)
+    child = _stored_doc(home, database, "box-8", "looked-after-child",
+                        verified_at=_verified_on(today - timedelta(days=100)))
+    status = disposal_status(home, database, "box-8", today)
+    assert status.blocked[0].doc["id"] == child  # the class's 180 days, not the pipeline's 30
+    assert status.earliest == today + timedelta(days=80)
+    pipeline = home.root / "pipelines" / "default.yaml"
+    pipeline.write_text(pipeline.read_text().replace("quarantine_days: 30",
+                                                     "quarantine_days: 60"))
+    complaint = _stored_doc(home, database, "box-9b", "complaint",
+                            verified_at=_verified_on(today - timedelta(days=45)))
+    status = disposal_status(home, database, "box-9b", today)
+    assert status.blocked[0].doc["id"] == complaint  # the pipeline's 60 days, not the class's 30
+    assert status.earliest == today + timedelta(days=15)
+
+
+def test_the_box_can_go_when_its_last_document_is_ready(home, database):
+    today = date(2026, 6, 30)
+    for age in (10, 20):
+        _stored_doc(home, database, "box-10", "complaint",
+                    verified_at=_verified_on(today - timedelta(days=age)))
+    assert disposal_status(home, database, "box-10", today).earliest == date(2026, 7, 20)
+    code, output = run_s4(home, "paper", "status", "--box", "box-10", "--on", "2026-06-30")
+    assert code == 0 and "2026-07-20" in output, output
+
+
+def test_destroying_several_boxes_is_refused_if_any_is_blocked(home, database):
+    _stored_doc(home, database, "box-a", "complaint")
+    blocked = _stored_doc(home, database, "box-b", "complaint", qa_status="failed")
+    code, output = run_s4(home, "paper", "destroy", "--box", "box-a", "--box", "box-b",
+                          "--method", "shred", "--witness", "B. Witness")
+    assert code == 1 and blocked in output and "QA failed" in output, output
+    _nothing_recorded(database)
+
+
+def test_audit_verify_catches_a_deleted_certificate_row(home, database):
+    record = _destroyed_box(home, database)
+    database.conn.execute("DELETE FROM destructions WHERE id = ?", (record["id"],))
+    database.conn.commit()
+    code, output = run_s4(home, "audit", "verify")
+    assert code == 1
+    assert f"{record['id']}: audit entry {record['seal_seq']} seals this certificate" in output
+
+
+def test_audit_verify_catches_paper_status_reset_behind_its_back(home, database):
+    record = _destroyed_box(home, database)
+    (doc_id, *_) = [d["id"] for d in store_db.documents(database, "box-9")]
+    database.conn.execute("UPDATE documents SET paper_status = NULL, certificate_id = NULL "
+                          "WHERE id = ?", (doc_id,))
+    database.conn.commit()
+    code, output = run_s4(home, "audit", "verify")
+    assert code == 1
+    assert f"{doc_id}: audit entry" in output and f"destroyed under {record['id']}" in output
+
+
 def _destroyed_box(home, database) -> dict:
     _stored_doc(home, database, "box-9", "complaint")
     _stored_doc(home, database, "box-9", "council-tax")
@@ -144,6 +245,34 @@ def test_altered_certificate_json_fails_audit_verify(home, database):
     code, output = run_s4(home, "audit", "verify")
     assert code == 1
     assert f"{record['id']}: the JSON certificate" in output and "altered" in output
+
+
+def test_reading_an_altered_certificate_warns_the_auditor(home, database):
+    record = _destroyed_box(home, database)
+    code, output = run_s4(home, "audit", "certificate", record["id"])
+    assert code == 0 and json.loads(output)["certificate"] == record["id"]
+    path = Path(record["json_path"])
+    path.write_text(path.read_text().replace("B. Witness", "Z. Witness"))
+    code, output = run_s4(home, "audit", "certificate", record["id"])
+    assert code == 1
+    assert f"WARNING: {record['id']}: the JSON certificate" in output and "altered" in output
+
+
+def test_certificate_export_says_where_the_stored_copies_are(home, database):
+    record = _destroyed_box(home, database)
+    code, output = run_s4(home, "export", "certificates", "--format", "jsonl")
+    assert code == 0, output
+    (row,) = map(json.loads, output.splitlines())
+    for kind in ("json", "pdf"):
+        stored = store_db.get_document(database, record[f"{kind}_doc"])["store_location"]
+        assert row[f"{kind}_location"] == stored and Path(stored).is_file()
+
+
+def test_qa_needs_exactly_one_verdict(home, database):
+    doc_id = _stored_doc(home, database, "box-q", "complaint")
+    code, output = run_s4(home, "paper", "qa", doc_id, "--pass", "--fail", "--reason", "ok")
+    assert code == 2 and "either --pass or --fail" in output
+    assert store_db.get_document(database, doc_id)["qa_status"] is None
 
 
 def test_altered_certificate_pdf_and_stored_copy_fail_audit_verify(home, database):

@@ -184,3 +184,21 @@ def test_blank_page_is_flagged(tmp_path):
     outcome = _run(tmp_path, scan)
     assert outcome.ok
     assert outcome.pages[0]["flagged"] == 1
+
+
+def test_pdf_that_only_opens_after_repair_is_quarantined_as_damaged(home, tmp_path):
+    """qpdf can reopen a cut-off PDF, but the pages are gone: say so, not 'unexpected error'."""
+    from tests.conftest import run_s4
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "scans"
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "cut.pdf").write_bytes((samples / "scan_0002.pdf").read_bytes()[:20000])
+    code, output = run_s4(home, "run", "--batch", "b1", str(folder))
+    assert code == 1, output
+    from s4 import db as store_db
+
+    (doc,) = store_db.documents(store_db.connect(home.database), "b1")
+    assert doc["state"] == "quarantined"
+    assert doc["quarantine_reason"].startswith("PDF is damaged"), doc["quarantine_reason"]
+    assert "ocrmypdf.io" not in doc["quarantine_reason"] and "unexpected" not in output

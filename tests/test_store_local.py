@@ -102,6 +102,20 @@ def test_verify_detects_a_tampered_copy_and_withdraws_verification(home, db, tmp
     assert store_db.events_for(db, doc_id)[-1]["action"] == "document.verify_failed"
 
 
+def test_a_routine_fixity_check_does_not_restart_the_paper_clock(home, db, tmp_path):
+    doc_id = add_filed(db, home, "scan.pdf", make_pdf(tmp_path / "a.pdf", 5))
+    assert run_s4(home, "store", "sync")[0] == 0
+    first = "2026-01-05T09:00:00.000Z"
+    db.conn.execute("UPDATE documents SET verified_at = ?, last_verified_at = ? WHERE id = ?",
+                    (first, first, doc_id))
+    db.conn.commit()
+    code, output = run_s4(home, "store", "verify", "--deep")
+    assert code == 0, output
+    doc = store_db.get_document(db, doc_id)
+    assert doc["verified_at"] == first  # the paper quarantine counts from here
+    assert doc["last_verified_at"] > first and doc["verify_method"] == "size+sha256"
+
+
 def test_missing_pdf_is_quarantined_with_a_reason(home, db, tmp_path):
     pdf = make_pdf(tmp_path / "a.pdf", 6)
     doc_id = add_filed(db, home, "scan.pdf", pdf)
