@@ -130,6 +130,7 @@ def sync(obj, retry_conflicts: bool) -> None:
     for label, value in (("uploaded and verified", len(report.stored)),
                          ("already there (same content)", len(report.already_present)),
                          ("conflicts (quarantined)", len(report.conflicts)),
+                         ("fields updated after a decision", len(report.refreshed)),
                          ("still waiting", report.pending)):
         table.add_row(label, str(value))
     out.print(table)

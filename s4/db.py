@@ -165,6 +165,7 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "store_backend": "TEXT", "store_location": "TEXT", "store_item_id": "TEXT",
     "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
     "last_verified_at": "TEXT",  # the latest passing fixity check (verified_at: the first)
+    "store_meta_stale": "INTEGER",  # 1: a decision changed after storing; fields need a refresh
 }
 EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
     """
@@ -650,6 +651,14 @@ def store_pending(db: sqlite_utils.Database, limit: int | None = None) -> list[d
         sql += " LIMIT ?"
         params = (FILED, limit)
     return [dict(r) for r in db.conn.execute(sql, params)]
+
+
+def store_stale_metadata(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Stored records whose class or retention changed since their fields were written."""
+    return [dict(r) for r in db.conn.execute(
+        "SELECT d.*, j.size AS stored_size, j.quickxor AS stored_quickxor FROM documents d"
+        " LEFT JOIN store_journal j ON j.doc_id = d.id"
+        " WHERE d.state = ? AND d.store_meta_stale = 1 ORDER BY d.seq", (STORED,))]
 
 
 def store_pending_count(db: sqlite_utils.Database) -> int:

@@ -150,8 +150,14 @@ class Filer:
                    "proposed_class": doc["proposed_class"], "reason": reason,
                    "document_date": fields.get("document_date", doc["document_date"]),
                    "references": refs, "schedule_version": schedule.version}
-        store_db.update_document(self.db, doc["id"], who, action, details, **fields)
-        decision = retention.apply_decision(self.db, doc["id"], class_id, schedule, who)
+        with store_db.transaction(self.db):
+            store_db.update_document(self.db, doc["id"], who, action, details, **fields)
+            decision = retention.apply_decision(self.db, doc["id"], class_id, schedule, who)
+            if decision.status == "no_document_date" and doc["state"] != store_db.NEEDS_REVIEW:
+                # Filed or stored already: sending it back to review would file it twice.
+                raise ValueError(f"class {class_id} counts retention from the document date, "
+                                 f"and {doc['id']} has none: give it with --date (nothing was "
+                                 "changed)")
         if decision.status == "no_document_date":
             self._to_review(doc["id"], f"class {class_id} counts retention from the document "
                             "date, and none is known: give it with --date")

@@ -524,6 +524,7 @@ class Line:
 
     def request_stop(self) -> None:
         self.stop_requested.set()
+        self.store.release()  # do not sit out the store wait after Ctrl-C / SIGTERM
 
     def close(self) -> None:
         """Stop OCR workers. Documents still in OCR stay resumable (recovered at next start)."""

@@ -252,8 +252,13 @@ def apply_decision(database, doc_id: str, record_class_id: str, schedule: Schedu
         raise KeyError(f"no document {doc_id}")
     decision = _compute(database, doc, _class_or_fail(schedule, record_class_id), schedule)
     store_db.update_document(database, doc_id, actor, "retention.decided",
-                             decision.details(), **decision.columns())
+                             decision.details(), **decision.columns(), **_stale_if_stored(doc))
     return decision
+
+
+def _stale_if_stored(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored record's fields in the store (sidecar, SharePoint columns) must follow."""
+    return {"store_meta_stale": 1} if doc["state"] == store_db.STORED else {}
 
 
 # --------------------------------------------------------------------------- events
@@ -452,7 +457,7 @@ def reapply_schedule(database, schedule: Schedule, actor: str,
             store_db.update_document(database, doc["id"], actor, "retention.decided",
                                      decision.details() | {"reapplied": True,
                                                            "previous": before},
-                                     **after)
+                                     **after, **_stale_if_stored(doc))
             if any(after[name] != before[name] for name in _COMPARED):
                 changes.append(Change(doc["id"], doc["record_class"], before, decision))
     return changes

@@ -184,3 +184,35 @@ def test_the_documented_store_example_in_s4_toml_is_valid():
     assert store.backend == "sharepoint"
     assert store.sharepoint.fragment_size % (320 * 1024) == 0
     assert Settings.model_validate(tomllib.loads(DEFAULT_SETTINGS)).store.backend == "local"
+
+
+def test_a_later_decision_updates_the_sidecar_and_never_refiles(home, db, tmp_path):
+    doc_id = add_filed(db, home, "scan.pdf", make_pdf(tmp_path / "a.pdf", 5))
+    assert run_s4(home, "store", "sync")[0] == 0
+    stored = Path(store_db.get_document(db, doc_id)["store_location"])
+    code, output = run_s4(home, "review", "set", doc_id, "--class", "complaint",
+                          "--as", "R. Manager", "--reason", "a complaint, not a bill")
+    assert code == 0, output
+    doc = store_db.get_document(db, doc_id)
+    assert (doc["state"], doc["store_meta_stale"]) == (store_db.STORED, 1)
+    code, output = run_s4(home, "store", "sync")
+    assert code == 0, output
+    sidecar = json.loads(Path(str(stored) + ".json").read_text())
+    doc = store_db.get_document(db, doc_id)
+    assert sidecar["record_class"] == "complaint" == doc["record_class"]
+    assert sidecar["disposal_due"] == doc["disposal_due"] != "2028-04-01"
+    assert doc["store_meta_stale"] == 0 and doc["store_location"] == str(stored)
+    assert [p.name for p in home.store.rglob("*.pdf")] == [stored.name]  # no second copy
+    assert store_db.events_for(db, doc_id)[-1]["action"] == "document.metadata_updated"
+
+
+def test_a_stored_record_is_not_sent_back_to_review_by_a_missing_date(home, db, tmp_path):
+    doc_id = add_filed(db, home, "scan.pdf", make_pdf(tmp_path / "a.pdf", 5),
+                       document_date=None)
+    assert run_s4(home, "store", "sync")[0] == 0
+    before = store_db.get_document(db, doc_id)
+    code, output = run_s4(home, "review", "set", doc_id, "--class", "business-rates",
+                          "--reason", "rates, not council tax")
+    assert code == 2 and "give it with --date" in output, output
+    after = store_db.get_document(db, doc_id)
+    assert (after["state"], after["record_class"]) == (store_db.STORED, before["record_class"])

@@ -414,3 +414,41 @@ def test_secrets_never_reach_logs_database_or_exports(home, sp, db, tmp_path, ca
             assert secret not in text, f"a secret leaked into {where}"
         assert secret.encode() not in raw, "a secret is in the database file"
     assert not list((home.work / ".store-sessions").glob("*"))
+
+
+# --------------------------------------------------------------------------- later decisions
+
+
+def test_a_later_decision_sets_the_columns_again_without_a_second_upload(home, sp, db,
+                                                                         tmp_path):
+    graph = sp
+    doc_id = add_filed(db, home, "scan.tif", make_pdf(tmp_path / "a.pdf", 3))
+    code, output = run_s4(home, "store", "sync")
+    assert code == 0, output
+    item_id = store_db.get_document(db, doc_id)["store_item_id"]
+    assert graph.items[item_id]["fields"]["S4RecordClass"] == "council-tax"
+    code, output = run_s4(home, "review", "set", doc_id, "--class", "complaint",
+                          "--reason", "a complaint about the bill")
+    assert code == 0, output
+    code, output = run_s4(home, "store", "sync")
+    assert code == 0, output
+    doc = store_db.get_document(db, doc_id)
+    fields = graph.items[item_id]["fields"]
+    assert fields["S4RecordClass"] == "complaint" and doc["store_meta_stale"] == 0
+    assert fields["S4DisposalAction"] == doc["disposal_action"]
+    assert [i["id"] for i in graph.files()] == [item_id]  # the file itself was not touched
+    assert len(graph.requests("PUT", "^/upload/")) == 1
+
+
+@pytest.mark.timeout(120)  # the point: a dead store must not hold `s4 run` for its full wait
+def test_waiting_for_a_dead_store_gives_up_and_records_stay_filed(home, sp, db, tmp_path):
+    graph = sp
+    graph.fault("GET", "/sites/", "status", status=503, times=1000)
+    doc_id = add_filed(db, home, "scan.tif", make_pdf(tmp_path / "a.pdf", 3))
+    worker = StoreWorker(home, "tester", poll_seconds=30)
+    try:
+        assert worker.drain(timeout=3600) is False
+        assert worker.failures >= 3 and "503" in worker.last_problem
+    finally:
+        worker.stop()
+    assert store_db.get_document(db, doc_id)["state"] == store_db.FILED

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,11 +118,28 @@ def store_record(db, backend: Backend, settings: Settings, doc: dict[str, Any],
     return outcome
 
 
+def refresh_metadata(db, backend: Backend, doc: dict[str, Any], actor: str) -> None:
+    """Write a stored record's changed class/retention into the store's fields."""
+    if doc["store_backend"] != backend.name:
+        return  # stored elsewhere; that store's own sync refreshes it
+    metadata = record_metadata(doc, doc["stored_sha256"], doc["stored_size"],
+                               doc["stored_quickxor"])
+    backend.update_metadata(doc, metadata)
+    store_db.update_document(
+        db, doc["id"], actor, "document.metadata_updated",
+        {key: metadata[key] for key in ("record_class", "disposal_due", "disposal_action",
+                                        "document_date", "refs", "schedule_version")},
+        store_meta_stale=0)
+    log.info("%s: fields in the store updated (class %s, disposal %s)", doc["id"],
+             doc["record_class"], doc["disposal_due"] or doc["disposal_action"])
+
+
 @dataclass
 class SyncReport:
     stored: list[str] = field(default_factory=list)
     already_present: list[str] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)  # fields rewritten after a decision
     pending: int = 0
     unavailable: str = ""
     hint: str = ""
@@ -160,6 +178,14 @@ def sync_all(home: Home, actor: str, settings: Settings | None = None,
                 report.conflicts.append((doc["id"], outcome.detail))
             if on_record:
                 on_record(doc["id"], outcome)
+        if not report.unavailable:
+            for doc in store_db.store_stale_metadata(db):
+                try:
+                    refresh_metadata(db, backend, doc, actor)
+                except StoreError as exc:
+                    report.unavailable = str(exc)
+                    break
+                report.refreshed.append(doc["id"])
         report.pending = store_db.store_pending_count(db)
     finally:
         backend.close()
@@ -224,6 +250,8 @@ class StoreWorker:
         self._state = threading.Condition()
         self._passes_started = 0
         self._idle_pass = 0
+        self.failures = 0  # consecutive passes that found the store unavailable
+        self._released = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -239,13 +267,26 @@ class StoreWorker:
         self._wake.set()
 
     def drain(self, timeout: float) -> bool:
-        """Wait until nothing filed is waiting for the store (True) or the timeout passes
-        (False: the store is down or slow; the records stay ``filed`` and resume later)."""
+        """Wait until nothing filed is waiting for the store (True), or give up (False: the
+        timeout passed, the store failed three passes running, or a stop was requested); the
+        records then stay ``filed`` and resume later."""
         self.start()
+        self._released.clear()
         with self._state:
             target = self._passes_started + 1  # a pass that starts after this call
             self._wake.set()
-            return self._state.wait_for(lambda: self._idle_pass >= target, timeout)
+            deadline = time.monotonic() + timeout
+            while self._idle_pass < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.failures >= 3 or self._released.is_set():
+                    return False
+                # Woken by the worker; the short cap notices a release from a signal handler.
+                self._state.wait(min(remaining, 0.5))
+            return True
+
+    def release(self) -> None:
+        """Stop waiting in ``drain`` now (Ctrl-C / SIGTERM); safe from a signal handler."""
+        self._released.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the current step and stop; unfinished uploads resume from their journal."""
@@ -289,12 +330,25 @@ class StoreWorker:
                             store_db.store_note_failure(db, doc["id"],
                                                         f"{type(exc).__name__}: {exc}")
                             skip[doc["id"]] = skip.get(doc["id"], 0) + 1
-                    failures = 0
+                    for doc in store_db.store_stale_metadata(db):
+                        if self._stop.is_set() or skip.get(doc["id"], 0) >= 3:
+                            continue
+                        try:
+                            refresh_metadata(db, backend, doc, self.actor)
+                        except StoreError:
+                            raise
+                        except Exception:  # a bug must not stop the other records
+                            log.exception("%s: unexpected error updating its fields", doc["id"])
+                            skip[doc["id"]] = skip.get(doc["id"], 0) + 1
+                    failures = self.failures = 0
                     self.last_problem = ""
                 except StoreError as exc:
                     if self._stop.is_set():
                         break
                     failures += 1
+                    with self._state:
+                        self.failures = failures
+                        self._state.notify_all()
                     delay = min(settings.store.retry_max_seconds, 2.0 ** min(failures, 16))
                     delay = random.uniform(delay / 2, delay)  # jitter, not crypto
                     hint = getattr(exc, "hint", "")

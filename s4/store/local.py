@@ -132,6 +132,17 @@ class LocalBackend:
         return Outcome("uploaded" if written else "already_present", location=str(target),
                        item_id=upload.relative_path, verify_method=result.method)
 
+    def update_metadata(self, doc: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Rewrite the sidecar with the record's current decision (the file is untouched)."""
+        sidecar = Path(doc["store_location"] + ".json")
+        try:
+            current = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
+            current |= metadata | {"metadata_updated_at": store_db.now()}
+            write_atomically(sidecar, json.dumps(current, indent=2, ensure_ascii=False)
+                             .encode("utf-8") + b"\n", replace=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write {sidecar}: {exc.strerror}") from None
+
     def _check_file(self, target: Path, size: int | None, sha256: str | None) -> VerifyResult:
         method = "size+sha256"
         if not target.is_file():

@@ -707,6 +707,11 @@ class SharePointBackend:
             fields[column] = value
         return fields
 
+    def update_metadata(self, doc: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Set the list-item columns again after a decision changed (the file is untouched)."""
+        self.open()
+        self._set_fields(doc["store_item_id"], metadata)
+
     def _set_fields(self, item_id: str, metadata: dict[str, Any]) -> None:
         fields = self._fields(metadata)
         if not fields:
