@@ -165,6 +165,33 @@ def review_accept(obj, docs: tuple[str, ...], who: str | None, reason: str) -> N
         _decision_summary(cli, doc_id, decision)
 
 
+@review.command("not-a-record")
+@click.argument("docs", nargs=-1, required=True)
+@click.option("--reason", required=True, help="What it is, e.g. \"canteen menu\".")
+@click.option("--as", "who", default=None, help="Who decides (default: your login name).")
+@click.pass_obj
+def review_not_a_record(obj, docs: tuple[str, ...], reason: str, who: str | None) -> None:
+    """Decide that documents in review are not records (junk that came in the box).
+
+    They are not filed or stored, and their paper can go with the box. Changed your mind?
+    `s4 review set DOC --class ID` files it after all.
+
+    \b
+    Example:
+      s4 review not-a-record D000015 --reason "canteen menu" --as "A. Records-Manager"
+    """
+    cli = _cli()
+    filer = _filer(obj)
+    for doc in docs:
+        doc_id = cli._doc_id_or_fail(doc)
+        try:
+            filer.not_a_record(doc_id, who or store_db.default_actor(), reason)
+        except (LookupError, ValueError) as exc:
+            cli.fail(str(exc), EXIT_USAGE)
+        cli.out.print(f"{doc_id}: not a record ({reason}); it will not be filed.",
+                      highlight=False)
+
+
 @review.command("set")
 @click.argument("doc")
 @click.option("--class", "class_id", required=True, help="Record class id from the schedule.")

@@ -31,6 +31,7 @@ FILED = "filed"  # class and retention decided; waiting to be stored
 STORED = "stored"  # in the store and verified by hash
 QUARANTINED = "quarantined"  # bad input, with a reason a person can act on
 DUPLICATE = "duplicate"  # same SHA-256 as an earlier record; not processed again
+NOT_A_RECORD = "not_a_record"  # a person decided it is junk (menu, blank page): not filed
 SUPERSEDED = "superseded"  # replaced by an explicit re-scan (``s4 rescan``); see superseded_by
 UNFINISHED_STATES = (RECEIVED, OCR)
 OCR_DONE_STATES = (PROCESSED, NEEDS_REVIEW, FILED, STORED)

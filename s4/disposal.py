@@ -130,6 +130,10 @@ def check_document(database, rules: PaperRules, doc: dict[str, Any], today: date
     if state == store_db.NEEDS_REVIEW:
         blockers.append("awaiting classification review")
         return check
+    if state == store_db.NOT_A_RECORD:  # junk a person looked at: only a hold keeps it
+        blockers.extend(f"hold {h['id']}: {h['reason']}"
+                        for h in retention.active_holds_for(database, doc))
+        return check
     if state != store_db.STORED or not doc["verified_at"]:
         blockers.append("not verified: the digital copy is not yet stored and checked by hash")
     if doc["qa_status"] == "failed":
@@ -240,7 +244,9 @@ def _record_destruction(database, home: Home, boxes: list[str], method: str, wit
             "s4_id": doc["id"], "box": doc["box"], "position": doc["position"],
             "source_name": doc["source_name"], "duplicate_of": doc["duplicate_of"],
             "replaces": json.loads(doc["lineage"] or "[]"),
-            "record_class": source["record_class"], "rule_id": source["rule_id"],
+            "record_class": source["record_class"] or (
+                "(not a record)" if source["state"] == store_db.NOT_A_RECORD else None),
+            "rule_id": source["rule_id"],
             "schedule_version": source["schedule_version"],
             "stored_location": source["store_location"],
             "stored_sha256": source["stored_sha256"], "scan_sha256": doc["sha256"],

@@ -21,7 +21,8 @@ from s4.schedule import Schedule, schedule_for
 
 log = logging.getLogger("s4.filing")
 
-REVIEWABLE_STATES = (store_db.NEEDS_REVIEW, store_db.FILED, store_db.STORED)
+REVIEWABLE_STATES = (store_db.NEEDS_REVIEW, store_db.FILED, store_db.STORED,
+                     store_db.NOT_A_RECORD)
 
 
 class Filer:
@@ -120,11 +121,33 @@ class Filer:
 
     def accept(self, doc_id: str, who: str, reason: str) -> retention.Decision:
         doc = self._reviewable(doc_id)
+        if doc["state"] != store_db.NEEDS_REVIEW:  # never undo a decision by re-accepting
+            raise ValueError(f"{doc_id} is {doc['state']}, not waiting for review: there is no "
+                             "proposal to accept. To change its class use "
+                             "`s4 review set DOC --class ID`")
         if not doc["proposed_class"]:
             raise ValueError(f"{doc_id} has no proposed class to accept: use "
                              "`s4 review set DOC --class ID`")
         return self.decide(doc, doc["proposed_class"], who, reason, "review.accepted",
                            document_date=None, reference=None)
+
+    def not_a_record(self, doc_id: str, who: str, reason: str) -> None:
+        """A person decides a document in review is not a record (junk that came in a box).
+
+        It is not filed or stored; its paper may go with its box. Reversible with
+        ``set_class`` until then."""
+        doc = store_db.get_document(self.db, doc_id)
+        if doc is None:
+            raise LookupError(f"no document {doc_id}")
+        if doc["state"] != store_db.NEEDS_REVIEW:
+            raise ValueError(f"{doc_id} is {doc['state']}: only a document waiting for review "
+                             "can be declared not a record")
+        if not reason.strip():
+            raise ValueError("say why it is not a record (--reason)")
+        store_db.update_document(self.db, doc_id, who, "review.not_a_record",
+                                 {"reason": reason, "proposed_class": doc["proposed_class"]},
+                                 state=store_db.NOT_A_RECORD, decided_by="person",
+                                 record_class=None)
 
     def set_class(self, doc_id: str, class_id: str, who: str, reason: str,
                   document_date: date | None, reference: str | None) -> retention.Decision:
@@ -153,7 +176,8 @@ class Filer:
         with store_db.transaction(self.db):
             store_db.update_document(self.db, doc["id"], who, action, details, **fields)
             decision = retention.apply_decision(self.db, doc["id"], class_id, schedule, who)
-            if decision.status == "no_document_date" and doc["state"] != store_db.NEEDS_REVIEW:
+            if decision.status == "no_document_date" and \
+                    doc["state"] not in (store_db.NEEDS_REVIEW, store_db.NOT_A_RECORD):
                 # Filed or stored already: sending it back to review would file it twice.
                 raise ValueError(f"class {class_id} counts retention from the document date, "
                                  f"and {doc['id']} has none: give it with --date (nothing was "
@@ -162,7 +186,7 @@ class Filer:
             self._to_review(doc["id"], f"class {class_id} counts retention from the document "
                             "date, and none is known: give it with --date")
             return decision
-        if doc["state"] == store_db.NEEDS_REVIEW:
+        if doc["state"] in (store_db.NEEDS_REVIEW, store_db.NOT_A_RECORD):
             store_db.update_document(self.db, doc["id"], who, "document.filed",
                                      {"record_class": class_id}, state=store_db.FILED)
         return decision

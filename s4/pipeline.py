@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from s4 import db as store_db
-from s4.config import ConfigError, Home, Pipeline, Settings
+from s4.config import ConfigError, Home, Pipeline, Settings, load_yaml_with_lines
 from s4.ingest import (
     Claimer,
     FileChanged,
@@ -156,7 +156,17 @@ class Line:
 
     def pipeline(self, name: str) -> Pipeline:
         if name not in self._pipelines:
-            self._pipelines[name] = self.home.pipeline(name)
+            pipeline = self.home.pipeline(name)
+            try:  # a pipeline naming a schedule that is not there fails now, not per document
+                self.filer.schedule(pipeline.classify.schedule)
+            except ConfigError as exc:
+                if "no such retention schedule" not in str(exc):
+                    raise  # the schedule itself is wrong: its own file, line and field
+                path = self.home.pipelines / f"{name}.yaml"
+                _, lines = load_yaml_with_lines(path)
+                where = lines.get(("classify", "schedule"), "?")
+                raise ConfigError(f"{path}:{where}: classify.schedule: {exc}") from None
+            self._pipelines[name] = pipeline
         return self._pipelines[name]
 
     def recover(self) -> None:

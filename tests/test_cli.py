@@ -219,3 +219,19 @@ def test_an_unreadable_scan_is_reported_left_in_place_and_the_batch_goes_on(
     (doc,) = store_db.documents(database, "b1")
     assert doc["source_name"] == "good.png" and doc["state"] in store_db.OCR_DONE_STATES
     assert locked.exists()
+
+
+def test_a_pipeline_naming_a_missing_schedule_is_a_config_error(home, tmp_path):
+    pipeline = home.root / "pipelines" / "default.yaml"
+    text = pipeline.read_text()
+    assert "schedule: uk-local-government" in text
+    pipeline.write_text(text.replace("schedule: uk-local-government", "schedule: uk-local-govt"))
+    line = next(n for n, row in enumerate(pipeline.read_text().splitlines(), 1)
+                if "uk-local-govt" in row)
+    scan = tmp_path / "scans" / "letter.png"
+    scan.parent.mkdir()
+    write_scan(scan)
+    code, output = run_s4(home, "run", str(scan.parent))
+    assert code == 2, output
+    assert f"{pipeline}:{line}: classify.schedule:" in output and "uk-local-govt" in output
+    assert store_db.documents(store_db.connect(home.database)) == []  # nothing half-done

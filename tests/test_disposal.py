@@ -405,3 +405,36 @@ def test_rescan_with_the_same_content_is_refused(home, database, tmp_path):
     assert code == 2 and f"exactly the same content as {doc_id}" in output, output
     assert store_db.get_document(database, doc_id)["state"] == store_db.STORED
     assert len(store_db.documents(database)) == 1
+
+
+def test_junk_declared_not_a_record_lets_its_box_go(home, database):
+    _stored_doc(home, database, "box-j", "complaint")
+    junk = _stored_doc(home, database, "box-j", "complaint", state=store_db.NEEDS_REVIEW,
+                       record_class=None, verified_at=None, store_location=None)
+    code, output = _destroy(home, "box-j")
+    assert code == 1 and junk in output and "awaiting classification review" in output
+    code, output = run_s4(home, "review", "not-a-record", junk, "--reason", "canteen menu",
+                          "--as", "R. Manager")
+    assert code == 0, output
+    (event,) = [e for e in store_db.events_for(database, junk)
+                if e["action"] == "review.not_a_record"]
+    assert event["actor"] == "R. Manager" and event["details"]["reason"] == "canteen menu"
+    code, output = _destroy(home, "box-j")
+    assert code == 0, output
+    (record,) = store_db.destructions(database)
+    rows = {r["s4_id"]: r for r in json.loads(Path(record["json_path"]).read_text())["records"]}
+    assert rows[junk]["record_class"] == "(not a record)" and rows[junk]["stored_location"] is None
+
+
+def test_not_a_record_is_only_for_documents_in_review_and_can_be_reversed(home, database):
+    filed = _stored_doc(home, database, "box-k", "complaint")
+    code, output = run_s4(home, "review", "not-a-record", filed, "--reason", "menu")
+    assert code == 2 and "only a document waiting for review" in output
+    assert store_db.get_document(database, filed)["state"] == store_db.STORED
+    junk = _stored_doc(home, database, "box-k", "complaint", state=store_db.NEEDS_REVIEW,
+                       record_class=None, verified_at=None)
+    assert run_s4(home, "review", "not-a-record", junk, "--reason", "menu")[0] == 0
+    code, output = run_s4(home, "review", "set", junk, "--class", "complaint")
+    assert code == 0, output
+    doc = store_db.get_document(database, junk)
+    assert (doc["state"], doc["record_class"]) == (store_db.FILED, "complaint")

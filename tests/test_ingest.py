@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sqlite3
 from pathlib import Path
 
+import pytest
+
 from s4 import db as store_db
-from s4.ingest import Claimer, IgnoreRules, StabilityTracker, recover, sha256_file
+from s4 import ingest
+from s4.ingest import (
+    Claimer,
+    FileChanged,
+    IgnoreRules,
+    StabilityTracker,
+    recover,
+    sha256_file,
+)
 from tests.conftest import write_scan
 
 
@@ -120,3 +133,72 @@ def test_interrupted_ocr_is_queued_again(home, database):
     recover(home, database, "tester")
     assert store_db.get_document(database, claim.doc_id)["state"] == store_db.RECEIVED
     assert not list(work_dir.glob("*.partial*"))
+
+
+def _work_items(home) -> list[Path]:
+    return [p for p in home.work.iterdir() if p.name != ".claiming"] + \
+        list((home.work / ".claiming").iterdir())
+
+
+def test_inbox_file_survives_a_failed_registration(home, database, monkeypatch):
+    scan = write_scan(home.inbox / "scan.png")
+    content = scan.read_bytes()
+    claimer = _claimer(home, database)
+
+    def refuse(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store_db, "insert_document", refuse)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        claimer.claim(scan, "b1", "default", None, remove_source=True)
+    assert scan.exists() and scan.read_bytes() == content  # nothing left the inbox
+    assert store_db.documents(database) == []  # the transaction rolled back
+    monkeypatch.undo()
+
+    recover(home, database, "tester")
+    assert _work_items(home) == [], "orphan copies in work/ after recovery"
+    claim = claimer.claim(scan, "b1", "default", None, remove_source=True)  # next try works
+    assert claim.state == store_db.RECEIVED and not scan.exists()
+    assert sha256_file(Path(store_db.get_document(database, claim.doc_id)["original_path"])) \
+        == hashlib.sha256(content).hexdigest()
+
+
+def test_file_that_grows_while_being_hashed_is_not_claimed(home, database, monkeypatch):
+    scan = write_scan(home.inbox / "scan.png")
+    real_sha256 = ingest.sha256_file
+
+    def scanner_still_writing(path: Path) -> str:
+        with path.open("ab") as handle:  # the scanner appends while S4 reads: the hash
+            handle.write(b"more of the scan")  # covers what was there at the end, and the
+        return real_sha256(path)  # copy would match it, but more may still be coming
+
+    monkeypatch.setattr(ingest, "sha256_file", scanner_still_writing)
+    with pytest.raises(FileChanged):
+        _claimer(home, database).claim(scan, "b1", "default", None, remove_source=True)
+    assert scan.exists()
+    assert store_db.documents(database) == []
+    assert _work_items(home) == []
+
+
+def test_file_rewritten_in_place_while_being_claimed_is_not_claimed(home, database,
+                                                                    monkeypatch):
+    """Same size, same mtime, different bytes (a scanner overwriting a file in place, with a
+    coarse network-share clock): only the copy's own hash can tell."""
+    scan = write_scan(home.inbox / "scan.png")
+    real_sha256 = ingest.sha256_file
+
+    def rewritten_after_hashing(path: Path) -> str:
+        digest = real_sha256(path)
+        info = path.stat()
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+        return digest
+
+    monkeypatch.setattr(ingest, "sha256_file", rewritten_after_hashing)
+    with pytest.raises(FileChanged):
+        _claimer(home, database).claim(scan, "b1", "default", None, remove_source=True)
+    assert scan.exists()
+    assert store_db.documents(database) == []
+    assert _work_items(home) == []

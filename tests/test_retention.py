@@ -282,6 +282,23 @@ def test_recording_an_event_again_corrects_it(database, home_schedule):
     assert store_db.get_document(database, doc_id)["disposal_due"] == "2027-03-31"
 
 
+@pytest.mark.parametrize("order", ["later date recorded first", "later date recorded last"])
+def test_across_two_references_the_latest_event_date_wins(database, home_schedule, order):
+    """One personnel file carrying two employee numbers (a re-hire): it is kept for the
+    longest period that applies, so the later employment end counts — whichever of the two
+    events was recorded first (s4/retention.py, ``event_dates_for``)."""
+    doc_id, _ = filed(database, home_schedule, "hr-personnel", ["EMP004512", "EMP007731"])
+    events = [("EMP007731", date(2023, 1, 31)), ("EMP004512", date(2019, 8, 30))]
+    if order == "later date recorded last":
+        events.reverse()
+    for reference, ended in events:
+        rt.record_event(database, home_schedule, "employment_ended", reference, ended, "t")
+    doc = store_db.get_document(database, doc_id)
+    assert (doc["trigger_date"], doc["disposal_due"]) == ("2023-01-31", "2029-01-31")
+    assert rt.event_dates_for(database, ["EMP004512", "EMP007731"]) == \
+        {"employment_ended": date(2023, 1, 31)}
+
+
 def test_holds_block_disposal_and_lifting_restores_it(database, home_schedule):
     by_ref, _ = filed(database, home_schedule, "council-tax", ["CT-40012345"], "2015-06-01")
     by_class, _ = filed(database, home_schedule, "payroll", [], "2015-06-01")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -112,14 +113,6 @@ def test_kill_9_mid_ocr_then_restart_processes_everything_exactly_once(home, wat
     assert verify_chain(store_db.iter_events(database)) is None
 
 
-def test_polling_mode_for_network_shares(home, watcher_factory):
-    watcher = watcher_factory(home, "--poll", "0.5")
-    watcher.wait_ready()
-    write_scan(home.inbox / "polled.jpg")
-    wait_for(_all_processed(home, {"polled.jpg"}), 120, "polled file processed")
-    assert watcher.stop() == 0
-
-
 def test_sigterm_stops_cleanly_and_work_resumes(home, watcher_factory):
     for n in range(3):
         write_scan(home.inbox / f"s{n}.tif", pages=3, lines=[f"Complaint COMP-2022-11{n}"])
@@ -143,16 +136,83 @@ def test_second_watcher_on_the_same_home_is_refused(home, watcher_factory):
     assert first.stop() == 0
 
 
-@pytest.mark.parametrize("name", ["notes.pdf", "empty.tif"])
+@pytest.mark.parametrize("name, content, reason", [
+    pytest.param("notes.pdf", b"just some text\n",
+                 "named .pdf but contains plain text, not a PDF", id="text-named-pdf"),
+    pytest.param("empty.tif", b"", "empty file (0 bytes): the scanner or copy wrote nothing",
+                 id="zero-bytes"),
+])
 def test_bad_file_in_inbox_is_quarantined_and_the_line_keeps_running(home, watcher_factory,
-                                                                     name):
+                                                                     name, content, reason):
     watcher = watcher_factory(home)
     watcher.wait_ready()
     bad = home.inbox / name
-    bad.write_bytes(b"" if name.startswith("empty") else b"just some text\n")
+    bad.write_bytes(content)
     write_scan(home.inbox / "good.png")
     wait_for(_all_processed(home, {"good.png"}), 120, "good file processed")
     wait_for(lambda: doc_states(home).get(name) == "quarantined", 60, "bad file quarantined")
     assert not bad.exists()
-    assert (home.quarantine / "D000001").exists() or (home.quarantine / "D000002").exists()
+    database = store_db.connect(home.database)
+    (doc,) = [d for d in store_db.documents(database) if d["source_name"] == name]
+    assert doc["quarantine_reason"].startswith(reason), doc["quarantine_reason"]
+    kept = home.quarantine / doc["id"]
+    assert (kept / name).read_bytes() == content  # the file itself, to fix and retry
+    assert doc["quarantine_reason"] in (kept / "REASON.txt").read_text()
+    assert f"s4 retry {doc['id']}" in (kept / "REASON.txt").read_text()
+    assert watcher.stop() == 0
+
+
+# ------------------------------------------------- events and polling, without the rescan
+
+
+def _no_periodic_rescan(home) -> None:
+    """Only the start-up scan: a file dropped later is found by the watcher or not at all."""
+    settings = home.settings_file.read_text()
+    assert "rescan_seconds = 2.0" in settings
+    home.settings_file.write_text(settings.replace("rescan_seconds = 2.0",
+                                                   "rescan_seconds = 3600.0"))
+
+
+def _past_the_startup_scan(home, watcher) -> None:
+    """Wait until the start-up scan has certainly run: a file that was already in the inbox
+    (an empty one, quarantined at once without OCR) has been claimed."""
+    watcher.wait_ready()
+    wait_for(lambda: doc_states(home).get("startup.tif") == "quarantined", 60,
+             "the file present at start-up to be taken")
+
+
+def _inotify_watches(pid: int) -> int:
+    """How many inotify instances the process holds (the kernel's view, not S4's)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd) == "anon_inode:inotify"
+        except OSError:  # closed while we looked
+            continue
+    return count
+
+
+def test_file_system_events_alone_get_a_new_file_taken(home, watcher_factory):
+    _no_periodic_rescan(home)
+    (home.inbox / "startup.tif").write_bytes(b"")
+    watcher = watcher_factory(home)
+    _past_the_startup_scan(home, watcher)
+    assert _inotify_watches(watcher.process.pid) >= 1  # the inbox is watched by inotify
+    write_scan(home.inbox / "evented.png")
+    wait_for(_all_processed(home, {"evented.png"}), 120, "evented.png taken on its events")
+    assert not (home.inbox / "evented.png").exists()
+    assert watcher.stop() == 0
+
+
+def test_poll_mode_takes_a_new_file_without_inotify(home, watcher_factory):
+    """``--poll`` is for SMB/NFS shares, where inotify never fires: S4 must find new files
+    by polling alone, so it must not rely on inotify at all."""
+    _no_periodic_rescan(home)
+    (home.inbox / "startup.tif").write_bytes(b"")
+    watcher = watcher_factory(home, "--poll", "0.5")
+    _past_the_startup_scan(home, watcher)
+    assert _inotify_watches(watcher.process.pid) == 0
+    write_scan(home.inbox / "polled.png")
+    wait_for(_all_processed(home, {"polled.png"}), 120, "polled.png taken by polling")
+    assert not (home.inbox / "polled.png").exists()
     assert watcher.stop() == 0
