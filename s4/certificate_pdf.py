@@ -95,13 +95,14 @@ def render_certificate(certificate: dict[str, Any]) -> bytes:
     pdf.set_font(pdf.family, "B", 12)
     pdf.cell(0, 8, "Records destroyed", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(pdf.family, "", 7)
-    with pdf.table(col_widths=(16, 14, 24, 18, 44, 64), text_align="LEFT",
+    with pdf.table(col_widths=(16, 14, 12, 22, 18, 40, 64), text_align="LEFT",
                    line_height=3.6) as table:
-        table.row(["S4 id", "box/pos", "class", "rule", "stored location",
+        table.row(["S4 id", "box/pos", "pages", "class", "rule", "stored location",
                    "stored SHA-256 / verified at"])
         for row in certificate["records"]:
             table.row([
-                row["s4_id"], f"{row['box']}/{row['position']}", _text(row["record_class"]),
+                row["s4_id"], f"{row['box']}/{row['position']}", _text(row["pages"]),
+                _text(row["record_class"]),
                 clean(f"{_text(row['rule_id'])} ({_text(row['schedule_version'])[:10]})"),
                 clean(_text(row["stored_location"])),
                 f"{_text(row['stored_sha256'])}\n{_text(row['verified_at'])}",

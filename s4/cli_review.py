@@ -234,8 +234,25 @@ def classify_group() -> None:
 
 
 def _labelled(manifest: Path, templates: str | None, exclude: str | None) -> list[dict]:
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    entries = data["documents"] if isinstance(data, dict) else data
+    """The labelled documents of a manifest: a JSON list (or {"documents": [...]}) of
+    {"file": NAME, "record_type": CLASS or "junk", "template": optional}."""
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.UsageError(f"{manifest}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:
+        raise click.UsageError(f"{manifest}: not valid JSON ({exc})") from None
+    entries = data.get("documents") if isinstance(data, dict) else data
+    if not isinstance(entries, list):
+        raise click.UsageError(f'{manifest}: expected a list of labelled documents, or an '
+                               f'object with a "documents" list')
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not (entry.get("file") or entry.get("file_name")
+                                               or entry.get("name")):
+            raise click.UsageError(f'{manifest}: document {number}: needs a "file" name')
+        if not entry.get("record_type"):
+            raise click.UsageError(f'{manifest}: document {number} ({_entry_name(entry)}): '
+                                   'needs a "record_type" (a class id, or "junk")')
     chosen = []
     for entry in entries:
         template = entry.get("template", "")
@@ -261,6 +278,9 @@ def _texts_for(entries: list[dict], manifest: Path, ground_truth: bool, database
             truth = manifest.parent / f"{Path(name).stem}.gt.txt"
             if not truth.exists():
                 truth = manifest.parent / f"{name}.gt.txt"
+            if not truth.exists():
+                raise click.UsageError(f"{manifest}: no ground-truth text {truth.name} for "
+                                       f"{name} beside it")
             pairs.append((entry, truth.read_text(encoding="utf-8")))
         return pairs
     docs = {d["source_name"]: d for d in store_db.documents(database, batch)

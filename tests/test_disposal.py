@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -225,6 +227,11 @@ def test_certificate_lists_every_record_and_is_sealed(home, database):
     seal = store_db.get_event(database, certificate["seal"]["audit_seq"])
     assert seal["hash"] == certificate["seal"]["audit_hash"]
     assert Path(record["pdf_path"]).read_bytes().startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", "-layout", record["pdf_path"], "-"], check=True,
+                          capture_output=True, text=True).stdout
+    assert "Records destroyed" in text and "pages" in text
+    for row in certificate["records"]:  # every record, with its pages, on the sign-off copy
+        assert re.search(rf"{row['s4_id']}\s+box-9/{row['position']}\s+{row['pages']}\s", text)
     # the certificate files are records of their own, stored and verified
     for doc_id in (record["json_doc"], record["pdf_doc"]):
         doc = store_db.get_document(database, doc_id)

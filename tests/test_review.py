@@ -382,3 +382,18 @@ def test_evaluate_without_matching_documents_is_a_usage_error(home, db):
     code, output = run_s4(home, "classify", "evaluate", str(SAMPLES / "manifest.json"),
                           "--batch", "no-such-batch")
     assert code == 2 and "no labelled documents matched" in output
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"a": 1}', 'expected a list of labelled documents'),
+    ('[{"file": "x.png"}]', 'document 1 (x.png): needs a "record_type"'),
+    ("not json", "not valid JSON"),
+])
+def test_a_bad_labels_file_is_a_usage_error_naming_the_problem(home, tmp_path, content,
+                                                                expected):
+    labels = tmp_path / "labels.json"
+    labels.write_text(content)
+    for args in (("classify", "evaluate", str(labels)),
+                 ("classify", "train", "--labels", str(labels))):
+        code, output = run_s4(home, *args)
+        assert code == 2 and f"{labels}: " in output and expected in output, output
