@@ -344,7 +344,7 @@ def watch(obj: Context, pipeline_name: str | None, poll: float | None) -> None:
 @click.argument("batch", required=False)
 @click.pass_obj
 def status(obj: Context, batch: str | None) -> None:
-    """Batches with document counts per state; with BATCH, its documents.
+    """Batches with document counts per state; with BATCH (or a box id), its documents.
 
     \b
     Example:
@@ -353,12 +353,16 @@ def status(obj: Context, batch: str | None) -> None:
     """
     database = obj.database()
     if batch:
-        if store_db.get_batch(database, batch) is None:
-            fail(f"no batch {batch!r}; `s4 status` lists them", EXIT_USAGE)
-        table = Table(title=f"Batch {batch}", title_justify="left")
+        if store_db.get_batch(database, batch) is not None:
+            documents, title = store_db.documents(database, batch), f"Batch {batch}"
+        else:  # operators think in boxes: a box id works too
+            documents, title = store_db.documents_in_boxes(database, [batch]), f"Box {batch}"
+        if not documents and title.startswith("Box"):
+            fail(f"no batch or box {batch!r}; `s4 status` lists them", EXIT_USAGE)
+        table = Table(title=title, title_justify="left")
         for column in ("doc", "pos", "file", "state", "pages", "conf", "note"):
             table.add_column(column, overflow="fold")
-        for doc in store_db.documents(database, batch):
+        for doc in documents:
             note = doc["quarantine_reason"] or (f"duplicate of {doc['duplicate_of']}"
                                                 if doc["duplicate_of"] else "")
             if doc["record_class"]:
@@ -557,7 +561,13 @@ def rescan(obj: Context, doc: str, file: Path, reason: str, who: str | None) -> 
 
 @cli.group()
 def export() -> None:
-    """Machine-readable exports for auditors and scripts (field names are stable)."""
+    """Machine-readable exports for auditors and scripts (field names are stable).
+
+    \b
+    Example:
+      s4 export documents --format csv -o documents.csv
+      s4 export certificates --format jsonl
+    """
 
 
 @export.command("documents")

@@ -171,7 +171,7 @@ class OcrWorkerSettings(StrictModel):
 
 
 class GeneralSettings(StrictModel):
-    council: str = "Borsetshire District Council"
+    council: str = ""  # required by `s4 paper destroy` (it is printed on the certificate)
     default_pipeline: str = "default"
 
 

@@ -234,7 +234,10 @@ def _record_destruction(database, home: Home, boxes: list[str], method: str, wit
     chosen = [c.doc for s in statuses for c in s.eligible]
     if not chosen:
         raise ValueError("nothing left in these boxes to destroy (all pulled or destroyed)")
-    council = home.settings().s4.council
+    council = home.settings().s4.council.strip()
+    if not council:
+        raise ValueError(f"{home.settings_file}: s4.council is empty: set your council's name "
+                         "there first; it is printed on every disposal certificate")
     now = datetime.now(UTC)
     certificate_id = store_db.next_certificate_id(database, now.year)
     rows = []

@@ -14,8 +14,9 @@ DEFAULT_SETTINGS = """\
 # Errors in this file are reported with the line and field, e.g. "s4.toml:12: ingest.poll".
 
 [s4]
-# Printed on disposal certificates.
-council = "Borsetshire District Council"
+# Your council's name, printed on every disposal certificate. Required before the first
+# `s4 paper destroy`, e.g. council = "Borsetshire District Council".
+council = ""
 # Pipeline (file in pipelines/) used when a command is given no --pipeline.
 default_pipeline = "default"
 

@@ -15,6 +15,7 @@ import shutil
 import signal
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,9 @@ def worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("ocrmypdf").setLevel(logging.ERROR)
     logging.getLogger("PIL").setLevel(logging.WARNING)
+    # Scanners write odd EXIF blocks; the pixels are what matter, and the warning says nothing
+    # an operator can act on.
+    warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
     import ocrmypdf  # noqa: F401  (warm the import so the first document is not slower)
 
 

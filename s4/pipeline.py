@@ -362,10 +362,12 @@ class Line:
         work_dir = Path(doc["work_dir"]) if doc["work_dir"] else None
         if doc["original_path"] and Path(doc["original_path"]).exists():
             shutil.copy2(doc["original_path"], target)
+            # Point the person at the copy they can open, not the work file about to go.
+            reason = reason.replace(doc["original_path"], str(target))
         (quarantine_dir / "REASON.txt").write_text(
             f"{doc['source_name']} ({doc_id}, batch {doc['batch_id']})\n\n{reason}\n\n"
             f"After fixing the file here, run: s4 retry {doc_id}\n"
-            "Or drop a corrected scan into the inbox as a new file.\n",
+            f"Or scan the paper again and run: s4 rescan {doc_id} FILE --reason \"...\"\n",
             encoding="utf-8",
         )
         store_db.update_document(

@@ -86,6 +86,7 @@ def home(tmp_path: Path) -> Home:
     settings = home.settings_file.read_text()
     settings = settings.replace("quiet_seconds = 5.0", "quiet_seconds = 1.0")
     settings = settings.replace("rescan_seconds = 60.0", "rescan_seconds = 2.0")
+    settings = settings.replace('council = ""', 'council = "Borsetshire District Council"')
     home.settings_file.write_text(settings)
     return home
 

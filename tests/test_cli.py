@@ -235,3 +235,22 @@ def test_a_pipeline_naming_a_missing_schedule_is_a_config_error(home, tmp_path):
     assert code == 2, output
     assert f"{pipeline}:{line}: classify.schedule:" in output and "uk-local-govt" in output
     assert store_db.documents(store_db.connect(home.database)) == []  # nothing half-done
+
+
+def test_status_by_box_and_quarantine_reasons_point_at_the_quarantined_copy(home, tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    good = write_scan(folder / "good.tif")
+    (folder / "cut.tif").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 3])
+    code, output = run_s4(home, "run", "--batch", "run-1", "--box", "BOX-7", str(folder))
+    assert code == 1, output
+    database = store_db.connect(home.database)
+    (cut,) = [d for d in store_db.documents(database, "run-1") if d["source_name"] == "cut.tif"]
+    assert cut["state"] == "quarantined"
+    assert str(home.work) not in cut["quarantine_reason"]  # that copy is gone
+    reason_file = (home.quarantine / cut["id"] / "REASON.txt").read_text()
+    assert f"s4 retry {cut['id']}" in reason_file and f"s4 rescan {cut['id']}" in reason_file
+    code, output = run_s4(home, "status", "BOX-7")
+    assert code == 0 and "Box BOX-7" in output and "good.tif" in output and "cut.tif" in output
+    code, output = run_s4(home, "status", "BOX-8")
+    assert code == 2 and "no batch or box 'BOX-8'" in output

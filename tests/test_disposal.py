@@ -445,3 +445,12 @@ def test_not_a_record_is_only_for_documents_in_review_and_can_be_reversed(home, 
     assert code == 0, output
     doc = store_db.get_document(database, junk)
     assert (doc["state"], doc["record_class"]) == (store_db.FILED, "complaint")
+
+
+def test_destroy_needs_the_councils_name(home, database):
+    _stored_doc(home, database, "box-c", "complaint")
+    home.settings_file.write_text(home.settings_file.read_text().replace(
+        'council = "Borsetshire District Council"', 'council = ""'))
+    code, output = _destroy(home, "box-c")
+    assert code == 2 and "s4.council is empty" in output and str(home.settings_file) in output
+    _nothing_recorded(database)
