@@ -245,6 +245,9 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
     pipeline_name = pipeline_name or line.settings.s4.default_pipeline
     with _running(obj, line), progress:
         report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id)
+    if not report.files:
+        fail(f"no scans found in {', '.join(str(p) for p in paths)} (hidden and temporary "
+             "files are ignored); nothing was done", EXIT_USAGE)
     database = obj.database()
     docs = [store_db.get_document(database, doc_id) for doc_id in report.documents]
     sys.exit(_print_batch_summary(batch_id, docs, report.seconds, report.unreadable))

@@ -241,16 +241,17 @@ def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -
         if not rows:
             cli.out.print("No audit entries match.", highlight=False)
             return
-        # Fixed widths that add up to 80 columns with one space between columns; the
-        # details column takes whatever a wider terminal adds.
+        # Widths that add up to 80 columns; actor, action and details wrap rather than
+        # being cut (an auditor must be able to read them); details take any extra width.
         table = Table(box=rich_box.SIMPLE_HEAD, show_edge=False, padding=0, expand=True,
                       title="Audit log (times UTC)", title_justify="left")
         table.add_column("#", justify="right", no_wrap=True,
                          width=max(3, max(len(r[0]) for r in rows)))
         table.add_column("time", no_wrap=True, width=19)
-        for name, width in (("actor", 8), ("action", 20), ("subject", 12)):
-            table.add_column(name, no_wrap=True, overflow="ellipsis", width=width)
-        table.add_column("details", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+        table.add_column("actor", overflow="fold", width=10)
+        table.add_column("action", overflow="fold", width=16)
+        table.add_column("subject", overflow="fold", width=12)
+        table.add_column("details", overflow="fold", ratio=1, min_width=10)
         for row in rows:
             table.add_row(*(Text(cell) for cell in row))
         cli.out.print(table)

@@ -62,7 +62,24 @@ def load_yaml_with_lines(path: Path) -> tuple[Any, dict]:
     return data, (_line_map(node) if node is not None else {})
 
 
-def describe_validation_error(path: Path, exc: ValidationError, lines: dict) -> str:
+def _field_label(loc: tuple, data: Any) -> str:
+    """``classes.3.retention`` -> ``classes[council-tax].retention`` when the item has an id:
+    a records manager knows their classes by id, not by position."""
+    parts, node = [], data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and part < len(node):
+            node = node[part]
+            item_id = node.get("id") if isinstance(node, dict) else None
+            parts[-1:] = [f"{parts[-1]}[{item_id}]" if item_id and parts else
+                          f"{parts[-1] if parts else ''}.{part}".lstrip(".")]
+            continue
+        node = node.get(part) if isinstance(node, dict) else None
+        parts.append(str(part))
+    return ".".join(parts)
+
+
+def describe_validation_error(path: Path, exc: ValidationError, lines: dict,
+                              data: Any = None) -> str:
     """Turn a pydantic error into ``file:line: field: message`` lines."""
     messages = []
     for error in exc.errors():
@@ -72,7 +89,7 @@ def describe_validation_error(path: Path, exc: ValidationError, lines: dict) -> 
             line = lines.get(loc[:depth])
             if line is not None:
                 break
-        field = ".".join(str(part) for part in loc) or "(top level)"
+        field = _field_label(loc, data) or "(top level)"
         messages.append(f"{path}:{line or '?'}: {field}: {error['msg']}")
     return "\n".join(messages)
 

@@ -1008,7 +1008,8 @@ def audit_trail(
     """Events for ``s4 audit log``, in sequence order. Filters combine (AND).
 
     ``doc``: events about that document. ``box``: events about documents in the box, the
-    box itself (``box:ID``) and its batches (``batch:ID``). ``since``: ``at`` on or after
+    box itself (``box:ID``), its batches (``batch:ID``) and the certificates that cover it
+    (``certificate:ID``). ``since``: ``at`` on or after
     this UTC timestamp (same ISO form as ``now()``).
     """
     clauses: list[str] = []
@@ -1019,8 +1020,10 @@ def audit_trail(
     if box is not None:
         clauses.append(
             "(subject IN (SELECT id FROM documents WHERE box = ?) OR subject = ?"
-            " OR subject IN (SELECT 'batch:' || id FROM batches WHERE box = ?))")
-        params += [box, f"box:{box}", box]
+            " OR subject IN (SELECT 'batch:' || id FROM batches WHERE box = ?)"
+            " OR subject IN (SELECT 'certificate:' || d.id FROM destructions d,"
+            " json_each(d.boxes) b WHERE b.value = ?))")
+        params += [box, f"box:{box}", box, box]
     if since is not None:
         clauses.append("at >= ?")
         params.append(since)

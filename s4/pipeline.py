@@ -114,6 +114,7 @@ class BatchReport:
     batch_id: str
     documents: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # files not taken, with the reason
+    files: int = 0  # files found under the paths given
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -459,11 +460,14 @@ class Line:
     def run_batch(self, paths: Iterable[Path], batch_id: str, pipeline: str,
                   box: str | None) -> BatchReport:
         self.pipeline(pipeline)  # fail early on a bad pipeline file
-        store_db.ensure_batch(self.db, batch_id, pipeline, box, "run", self.actor)
         report = BatchReport(batch_id)
+        files = list(iter_files(paths, self.rules))
+        report.files = len(files)
+        if not files:
+            return report  # nothing to do: no empty batch is recorded
+        store_db.ensure_batch(self.db, batch_id, pipeline, box, "run", self.actor)
         self.store.start()
         self.recover()
-        files = list(iter_files(paths, self.rules))
         self.progress("files", {"count": len(files)})
         for path in files:
             claim = self.claim(path, batch_id, pipeline, box, remove_source=False)

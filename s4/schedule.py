@@ -306,7 +306,7 @@ def load_schedule(path: Path) -> Schedule:
     try:
         schedule = Schedule.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(path, exc, lines)) from None
+        raise ConfigError(describe_validation_error(path, exc, lines, data)) from None
     schedule._source = path
     schedule._version = hashlib.sha256(path.read_bytes()).hexdigest()
     return schedule

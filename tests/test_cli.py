@@ -254,3 +254,13 @@ def test_status_by_box_and_quarantine_reasons_point_at_the_quarantined_copy(home
     assert code == 0 and "Box BOX-7" in output and "good.tif" in output and "cut.tif" in output
     code, output = run_s4(home, "status", "BOX-8")
     assert code == 2 and "no batch or box 'BOX-8'" in output
+
+
+def test_run_on_a_folder_without_scans_says_so_and_records_nothing(home, tmp_path):
+    empty = tmp_path / "box-empty"
+    empty.mkdir()
+    (empty / ".DS_Store").write_bytes(b"junk")  # ignored, so still nothing to do
+    code, output = run_s4(home, "run", "--batch", "b-empty", str(empty))
+    assert code == 2 and "no scans found" in output, output
+    database = store_db.connect(home.database)
+    assert store_db.get_batch(database, "b-empty") is None

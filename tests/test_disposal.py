@@ -454,3 +454,14 @@ def test_destroy_needs_the_councils_name(home, database):
     code, output = _destroy(home, "box-c")
     assert code == 2 and "s4.council is empty" in output and str(home.settings_file) in output
     _nothing_recorded(database)
+
+
+def test_audit_log_of_a_box_includes_its_certificate(home, database):
+    record = _destroyed_box(home, database)
+    code, output = run_s4(home, "audit", "log", "--box", "box-9", "--format", "jsonl")
+    assert code == 0, output
+    entries = [json.loads(line) for line in output.splitlines()]
+    subject = f"certificate:{record['id']}"
+    assert {e["action"] for e in entries if e["subject"] == subject} == \
+        {"certificate.sealed", "certificate.issued"}
+    assert {e["action"] for e in entries if e["subject"].startswith("D")} >= {"paper.destroyed"}

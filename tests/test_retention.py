@@ -417,7 +417,7 @@ def test_check_lists_classes_and_names_errors(home):
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1)
                 if "ten years" in text)
     assert code == 2
-    assert f"{bad}:{line}: classes.4.retention.period:" in output
+    assert f"{bad}:{line}: classes[planning-enforcement].retention.period:" in output
 
 
 def test_event_command(home, database, home_schedule):

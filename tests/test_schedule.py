@@ -204,21 +204,21 @@ def test_bad_period_names_file_line_and_field(tmp_path):
     message = _error(tmp_path, text)
     path = tmp_path / "test.yaml"
     assert message.startswith(f"{path}:{_line_of(text, 'three years')}: "
-                              "classes.1.retention.period:")
+                              "classes[beta].retention.period:")
     assert "'6y', '18m', '6y6m'" in message
 
 
 def test_unknown_trigger(tmp_path):
     text = VALID.replace("trigger: financial_year_end", "trigger: fiscal_year")
     message = _error(tmp_path, text)
-    assert f":{_line_of(text, 'fiscal_year')}: classes.0.retention.trigger:" in message
+    assert f":{_line_of(text, 'fiscal_year')}: classes[alpha].retention.trigger:" in message
 
 
 def test_event_trigger_needs_an_event_type(tmp_path):
     text = VALID.replace("      event_type: case_closed\n", "")
     message = _error(tmp_path, text)
     # the key is missing, so the error points at the enclosing `retention:` of class 1
-    assert f":{_line_of(text, 'retention:', 2)}: classes.1.retention.event_type:" in message
+    assert f":{_line_of(text, 'retention:', 2)}: classes[beta].retention.event_type:" in message
     assert "needs an event_type" in message
 
 
@@ -226,7 +226,7 @@ def test_event_type_only_with_event_trigger(tmp_path):
     text = VALID.replace("      trigger: financial_year_end\n",
                          "      trigger: financial_year_end\n      event_type: case_closed\n")
     message = _error(tmp_path, text)
-    assert f":{_line_of(text, 'event_type', 1)}: classes.0.retention.event_type:" in message
+    assert f":{_line_of(text, 'event_type', 1)}: classes[alpha].retention.event_type:" in message
 
 
 def test_duplicate_class_id_points_at_the_second_one(tmp_path):
@@ -240,7 +240,7 @@ def test_duplicate_class_id_points_at_the_second_one(tmp_path):
 def test_bad_regex(tmp_path):
     text = VALID.replace("'\\bALP-\\d{4}\\b'", "'ALP-(\\d{4}'")
     message = _error(tmp_path, text)
-    assert f":{_line_of(text, 'ALP-(')}: classes.0.recognition.patterns.0.regex:" in message
+    assert f":{_line_of(text, 'ALP-(')}: classes[alpha].recognition.patterns.0.regex:" in message
     assert "not a valid regular expression" in message
 
 
@@ -251,16 +251,16 @@ def test_regex_matching_empty_text_is_refused(tmp_path):
 
 def test_bad_class_id_and_unknown_field(tmp_path):
     text = VALID.replace("- id: beta", "- id: Beta Records")
-    assert f":{_line_of(text, 'Beta Records')}: classes.1.id:" in _error(tmp_path, text)
+    assert f":{_line_of(text, 'Beta Records')}: classes[Beta Records].id:" in _error(tmp_path, text)
     text = VALID.replace("    title: Beta records", "    title: Beta records\n    colour: red")
-    assert f":{_line_of(text, 'colour')}: classes.1.colour: Extra inputs" in \
+    assert f":{_line_of(text, 'colour')}: classes[beta].colour: Extra inputs" in \
         _error(tmp_path, text)
 
 
 def test_permanent_cannot_be_destroyed(tmp_path):
     text = VALID.replace("period: 6y", "period: permanent")
     message = _error(tmp_path, text)
-    assert f":{_line_of(text, 'action: destroy', 1)}: classes.0.retention.action:" in message
+    assert f":{_line_of(text, 'action: destroy', 1)}: classes[alpha].retention.action:" in message
 
 
 def test_bad_financial_year_end(tmp_path):
