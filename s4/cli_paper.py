@@ -60,6 +60,7 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
     """
     cli = _cli()
     database = obj.database()
+    _finish_interrupted(obj, database)
     today = date.fromisoformat(on_date) if on_date else date.today()
     try:
         statuses = disposal.box_status(database, obj.require_home(), list(boxes) or None, today)
@@ -85,6 +86,14 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
     blocked = [c for s in statuses for c in s.blocked]
     if blocked:
         cli.out.print(_blocked_table(blocked))
+
+
+def _finish_interrupted(obj, database) -> None:
+    """A destruction sealed just before a crash still gets its certificate files."""
+    for certificate_id in disposal.finish_unissued_certificates(
+            database, obj.require_home(), store_db.default_actor()):
+        _cli().out.print(f"Finished issuing certificate {certificate_id} (S4 had stopped "
+                         "after recording the destruction).", highlight=False)
 
 
 def _blocked_table(blocked: list[disposal.PaperCheck]) -> Table:
@@ -168,6 +177,7 @@ def paper_destroy(obj, boxes: tuple[str, ...], method: str, witness: str,
     """
     cli = _cli()
     database = obj.database()
+    _finish_interrupted(obj, database)
     try:
         certificate = disposal.destroy(database, obj.require_home(), list(boxes), method,
                                        witness, who or store_db.default_actor(), contractor,

@@ -168,6 +168,10 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "last_verified_at": "TEXT",  # the latest passing fixity check (verified_at: the first)
     "store_meta_stale": "INTEGER",  # 1: a decision changed after storing; fields need a refresh
 }
+DESTRUCTION_COLUMNS: dict[str, str] = {
+    # the sealed certificate itself, so a crash before its files were written can be finished
+    "certificate_json": "TEXT",
+}
 EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
     """
     CREATE TABLE IF NOT EXISTS destructions (
@@ -229,10 +233,12 @@ def migrate(db: sqlite_utils.Database) -> None:
                           "removed from the database; run `s4 audit verify`"})
     for script in EXTRA_SCHEMA:
         db.conn.executescript(script)
-    existing = {row["name"] for row in db.conn.execute("PRAGMA table_info(documents)")}
-    for name, sql_type in DOCUMENT_COLUMNS.items():
-        if name not in existing:
-            db.conn.execute(f"ALTER TABLE documents ADD COLUMN {name} {sql_type}")
+    for table, columns in (("documents", DOCUMENT_COLUMNS),
+                           ("destructions", DESTRUCTION_COLUMNS)):
+        existing = {row["name"] for row in db.conn.execute(f"PRAGMA table_info({table})")}
+        for name, sql_type in columns.items():
+            if name not in existing:
+                db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
     db.conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
@@ -562,6 +568,13 @@ def update_destruction(db: sqlite_utils.Database, certificate_id: str, **fields:
     assignments = ", ".join(f"{name} = ?" for name in fields)
     db.conn.execute(f"UPDATE destructions SET {assignments} WHERE id = ?",
                     (*fields.values(), certificate_id))
+
+
+def unissued_destructions(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Sealed destructions whose certificate files were never written (a crash between)."""
+    return [dict(r) for r in db.conn.execute(
+        "SELECT * FROM destructions WHERE json_path IS NULL AND certificate_json IS NOT NULL"
+        " ORDER BY seal_seq")]
 
 
 def destructions(db: sqlite_utils.Database) -> list[dict[str, Any]]:

@@ -284,8 +284,27 @@ def _record_destruction(database, home: Home, boxes: list[str], method: str, wit
             "documents": len(rows), "pages": body["totals"]["pages"], "body_sha256": digest,
             "seal_seq": seal["seq"], "seal_hash": seal["hash"],
         })
-    return body | {"seal": {"audit_seq": seal["seq"], "audit_hash": seal["hash"],
-                            "body_sha256": digest}}
+        certificate = body | {"seal": {"audit_seq": seal["seq"], "audit_hash": seal["hash"],
+                                       "body_sha256": digest}}
+        store_db.update_destruction(database, certificate_id,
+                                    certificate_json=json.dumps(certificate, ensure_ascii=False))
+    return certificate
+
+
+def finish_unissued_certificates(database, home: Home, actor: str) -> list[str]:
+    """Write and file the certificates of destructions sealed just before a crash.
+
+    The destruction is already on record (sealed in the log); only the files and their
+    ``certificate.issued`` entry are missing. Safe to run any time; returns the ids."""
+    finished = []
+    for record in store_db.unissued_destructions(database):
+        certificate = json.loads(record["certificate_json"])
+        if body_sha256({k: v for k, v in certificate.items() if k != "seal"}) != \
+                record["body_sha256"]:
+            continue  # not what was sealed: leave it for `s4 audit verify` to report
+        _write_certificate_files(database, home, certificate, actor)
+        finished.append(record["id"])
+    return finished
 
 
 def certificate_folder(home: Home) -> Path:
@@ -343,6 +362,9 @@ def _file_certificate(database, home: Home, certificate: dict[str, Any], path: P
     schedule = schedule_for(home, pipeline.classify.schedule)
     batch = "disposal-certificates"
     store_db.ensure_batch(database, batch, pipeline.name, None, "s4", operator)
+    already = store_db.find_original_by_sha256(database, sha256)
+    if already is not None and already["record_class"] == CERTIFICATE_CLASS:
+        return already["id"]  # filed before an interruption: never file it twice
     with store_db.transaction(database):
         doc_id = store_db.next_doc_id(database)
         stat = path.stat()
@@ -380,7 +402,8 @@ def verify_certificates(database, home: Home) -> list[str]:
         issued = store_db.events_with_action(database, "certificate.issued",
                                              f"certificate:{cid}")
         if not issued:
-            problems.append(f"{cid}: no certificate.issued entry in the audit log")
+            problems.append(f"{cid}: no certificate.issued entry in the audit log (if S4 "
+                            "stopped while issuing it, `s4 paper status` finishes the job)")
             continue
         issued_details = json.loads(issued[-1]["details"])
         for kind in ("json", "pdf"):

@@ -465,3 +465,32 @@ def test_audit_log_of_a_box_includes_its_certificate(home, database):
     assert {e["action"] for e in entries if e["subject"] == subject} == \
         {"certificate.sealed", "certificate.issued"}
     assert {e["action"] for e in entries if e["subject"].startswith("D")} >= {"paper.destroyed"}
+
+
+def test_a_crash_after_sealing_is_finished_by_the_next_paper_command(home, database,
+                                                                   monkeypatch):
+    from s4 import disposal
+
+    _stored_doc(home, database, "box-z", "complaint")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("power cut while writing the certificate")
+
+    monkeypatch.setattr(disposal, "_write_certificate_files", crash)
+    with pytest.raises(KeyboardInterrupt):
+        disposal.destroy(database, home, ["box-z"], "shred", "B. Witness", "A. Operator",
+                         None, None)
+    monkeypatch.undo()
+    (record,) = store_db.destructions(database)
+    assert record["json_path"] is None  # sealed, but no files: what a crash leaves
+    code, output = run_s4(home, "audit", "verify")
+    assert code == 1 and "no certificate.issued entry" in output
+    code, output = run_s4(home, "paper", "status")
+    assert code == 0 and f"Finished issuing certificate {record['id']}" in output
+    assert run_s4(home, "store", "sync")[0] == 0
+    code, output = run_s4(home, "audit", "verify")
+    assert code == 0, output
+    code, output = run_s4(home, "paper", "status")
+    assert "Finished issuing" not in output  # once only
+    docs = [d for d in store_db.documents(database, "disposal-certificates")]
+    assert len(docs) == 2  # one JSON and one PDF record, never filed twice
