@@ -24,12 +24,15 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from s4 import __version__
 from s4 import db as store_db
 from s4.config import ConfigError, Home
+from s4.events import readable_details
 from s4.home import initialise
 from s4.ingest import FileChanged, SourceUnreadable
 from s4.pipeline import (
@@ -462,16 +465,16 @@ def show(obj: Context, doc: str) -> None:
                           "check" if page["flagged"] else "",
                           " ".join(page["text"].split())[:40])
         out.print(table)
-    events = Table(title="History (UTC)", title_justify="left")
-    events.add_column("#", justify="right")
-    events.add_column("at", no_wrap=True)
-    events.add_column("actor", overflow="fold")
-    events.add_column("action", no_wrap=True)
-    events.add_column("details", overflow="fold", ratio=1)
+    # One entry per paragraph: a details column squeezed beside four others is unreadable
+    # in an 80-column terminal, and these details are what a person came to read.
+    out.print("[bold]History (UTC)[/]")
     for event in store_db.events_for(database, doc_id):
-        events.add_row(str(event["seq"]), event["at"][:19].replace("T", " "), event["actor"],
-                       event["action"], json.dumps(event["details"], ensure_ascii=False)[:160])
-    out.print(events)
+        out.print(Text.assemble(
+            (f"{event['seq']:>5}  {event['at'][:19].replace('T', ' ')}  ", "dim"),
+            (event["action"], "bold"), f"  by {event['actor']}"))
+        details = readable_details(event["details"])
+        if details:
+            out.print(Padding(Text(details), (0, 0, 0, 7)))
 
 
 # --------------------------------------------------------------------------- retry

@@ -18,6 +18,7 @@ from rich.text import Text
 from s4 import audit as audit_log
 from s4 import db as store_db
 from s4.disposal import STORE_PENDING
+from s4.events import readable_details
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -58,18 +59,6 @@ def _since_option(ctx: click.Context, param: click.Parameter, value: str | None)
         raise click.BadParameter(f"{value!r} is not a date: use 2026-05-01 or "
                                  "2026-05-01T14:30 (UTC unless an offset is given)") from None
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _short_details(text: str) -> str:
-    """``{"batch":"b1","size":10}`` -> ``batch=b1 size=10``: denser in a narrow column."""
-    try:
-        details = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(details, dict):
-        return text
-    return " ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}"
-                    for key, value in details.items())
 
 
 @click.group()
@@ -237,7 +226,7 @@ def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -
                 click.echo(json.dumps(record, ensure_ascii=False))
             return
         rows = [[str(e["seq"]), e["at"][:19].replace("T", " "), e["actor"], e["action"],
-                 e["subject"], _short_details(e["details"])] for e in events]
+                 e["subject"], readable_details(e["details"])] for e in events]
         if not rows:
             cli.out.print("No audit entries match.", highlight=False)
             return

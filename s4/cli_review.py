@@ -105,6 +105,12 @@ def review_show(obj, doc: str) -> None:
     if record is None:
         cli.fail(f"no document {doc_id}", EXIT_USAGE)
     explanation = json.loads(record["classification"] or "{}")
+    decided = record["decided_by"] or "—"
+    decisions = [e for e in store_db.events_for(database, doc_id)
+                 if e["action"] in ("review.accepted", "review.set", "review.not_a_record")]
+    if record["decided_by"] == "person" and decisions:  # the person's word, not the model's
+        last = decisions[-1]
+        decided = f"{last['actor']} on {last['at'][:10]}: {last['details'].get('reason', '')}"
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -113,8 +119,9 @@ def review_show(obj, doc: str) -> None:
         ("proposed class", record["proposed_class"] or "none recognised"),
         ("filed as", record["record_class"] or "—"),
         ("confidence", f"{record['class_confidence'] or 0:.2f}"),
-        ("decided by", record["decided_by"] or "—"),
-        ("why", explanation.get("reason", "")),
+        ("decided by", decided),
+        ("S4's reasoning" if record["decided_by"] == "person" else "why",
+         explanation.get("reason", "")),
         ("model probability", str(explanation.get("model_probability") or "no model yet")),
         ("document date", record["document_date"] or "not found"),
         ("references", ", ".join(json.loads(record["refs"] or "[]")) or "none found"),

@@ -37,8 +37,8 @@ def _settings(obj):
 def store() -> None:
     """Where filed records go: the local folder (default) or SharePoint.
 
-    Records classified and given a retention decision (state ``filed``) are uploaded with
-    their metadata, verified by hash, and become ``stored``. `s4 run` and `s4 watch` do this
+    Records classified and given a retention decision (state `filed`) are uploaded with
+    their metadata, verified by hash, and become `stored`. `s4 run` and `s4 watch` do this
     in the background; these commands check the set-up, catch up by hand, and re-check.
 
     \b
@@ -101,7 +101,7 @@ def check(obj) -> None:
                    "(after a person moved the other file away).")
 @click.pass_obj
 def sync(obj, retry_conflicts: bool) -> None:
-    """Upload every record waiting for the store (state ``filed``) now.
+    """Upload every record waiting for the store (state `filed`) now.
 
     Safe to run again at any time: an interrupted upload resumes, a record already in the
     store with the same content is simply marked stored, and a different file with the
@@ -153,7 +153,7 @@ def verify(obj, docs: tuple[str, ...], deep: bool) -> None:
     """Re-check stored records against the store: a fixity check to run regularly.
 
     Compares size and hash (SharePoint: size and quickXorHash as Graph reports them; local:
-    size and SHA-256). A record that fails loses its ``verified_at`` (so its paper cannot be
+    size and SHA-256). A record that fails loses its `verified_at` (so its paper cannot be
     destroyed on its strength) and the failure is in its history.
 
     \b

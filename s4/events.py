@@ -22,6 +22,19 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def readable_details(details: str | Mapping[str, Any]) -> str:
+    """``{"batch":"b1","size":10}`` -> ``batch=b1 size=10``: denser in a narrow column."""
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except ValueError:
+            return details
+    if not isinstance(details, Mapping):
+        return json.dumps(details, ensure_ascii=False)
+    return " ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+                    for key, value in details.items())
+
+
 def entry_hash(
     prev_hash: str, seq: int, at: str, actor: str, action: str, subject: str, details: str
 ) -> str:

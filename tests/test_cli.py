@@ -129,6 +129,10 @@ def test_status_and_show(home, tmp_path):
     code, output = run_s4(home, "show", "D1")
     assert code == 0
     assert "D000001" in output and "180°" in output and "document.ocr_completed" in output
+    doc = store_db.get_document(store_db.connect(home.database), "D000001")
+    flat = "".join(output.split())  # long values wrap in a narrow terminal
+    for key in ("record_class", "disposal_due", "store_location", "verified_at"):
+        assert key in output and "".join(str(doc[key]).split()) in flat, key
     code, output = run_s4(home, "show", "D99")
     assert code == 2 and "no document D000099" in output
 

@@ -161,6 +161,10 @@ def test_review_accept_files_the_proposal_as_the_person_decided(home, db):
     assert _event(db, doc_id, "document.filed")["actor"] == MANAGER
     code, output = run_s4(home, "review", "list")
     assert "The review queue is empty." in output
+    code, output = run_s4(home, "review", "show", doc_id)
+    assert code == 0 and "S4's reasoning" in output
+    assert " ".join(output.split()).count(f"{MANAGER} on ") == 1
+    assert "read the letter: it is the bill" in " ".join(output.split())
 
 
 def test_review_set_gives_class_date_and_reference_and_computes_retention(home, db):
