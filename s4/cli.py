@@ -369,8 +369,8 @@ def status(obj: Context, batch: str | None) -> None:
         for column in ("doc", "pos", "file", "state", "pages", "conf", "note"):
             table.add_column(column, overflow="fold")
         for doc in documents:
-            note = doc["quarantine_reason"] or (f"duplicate of {doc['duplicate_of']}"
-                                                if doc["duplicate_of"] else "")
+            note = _gist(doc["quarantine_reason"]) or (f"duplicate of {doc['duplicate_of']}"
+                                                       if doc["duplicate_of"] else "")
             if doc["record_class"]:
                 note = doc["record_class"]
             elif doc["state"] == store_db.NEEDS_REVIEW:
@@ -410,6 +410,14 @@ def status(obj: Context, batch: str | None) -> None:
 
 def _num(value: float | None) -> str:
     return "" if value is None else f"{value:.0f}"
+
+
+def _gist(reason: str | None, limit: int = 60) -> str:
+    """The start of a long reason, for a table cell; `s4 show DOC` has the whole of it."""
+    if not reason or len(reason) <= limit:
+        return reason or ""
+    cut = reason[:limit].rsplit(" ", 1)[0].rstrip(" ,;:(")
+    return f"{cut}… (s4 show)"
 
 
 def _doc_id_or_fail(text: str) -> str:
@@ -589,7 +597,6 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
                      output: Path | None) -> None:
     """One row per document.
 
-    \b
     Fields: id, batch, source_name, sha256, pages, state, quarantine_reason,
     duplicate_of, ocr_conf_mean, ocr_conf_min, flagged_pages, pipeline, media_type,
     created_at, updated_at, output_pdf, pdfa (1 when the output is PDF/A-2b);

@@ -101,7 +101,8 @@ def verify(obj, kept: tuple[int, str, str | None] | None) -> None:
     \b
     Example:
       s4 audit verify
-      s4 audit verify --head 1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+      s4 audit verify --head \\
+          1042:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 
     Exit status 0 only when everything holds; 1 when anything does not; 2 usage error.
     """
@@ -200,7 +201,8 @@ def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -
     """The audit trail, oldest first. Filters combine.
 
     \b
-    JSONL fields: seq, at, actor, action, subject, details (an object), prev_hash, hash.
+    JSONL fields: seq, at, actor, action, subject, details (an object), prev_hash,
+    hash.
 
     \b
     Example:

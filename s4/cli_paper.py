@@ -41,7 +41,8 @@ def paper() -> None:
     Example:
       s4 paper status --box box-0042
       s4 paper destroy --box box-0042 --method "cross-cut shred, DIN 66399 P-4" \\
-          --witness "B. Witness" --contractor "Shred Ltd" --contractor-cert SL-99812
+          --witness "B. Witness" --contractor "Shred Ltd" \\
+          --contractor-cert SL-99812
     """
 
 
@@ -142,7 +143,7 @@ def paper_qa(obj, doc: str, passed: bool, failed: bool, reason: str, who: str | 
 
     \b
     Example:
-      s4 paper qa D000012 --pass --reason "page 2 checked against the paper: legible"
+      s4 paper qa D000012 --pass --reason "page 2 checked against the paper"
     """
     cli = _cli()
     if passed == failed:
@@ -173,7 +174,8 @@ def paper_destroy(obj, boxes: tuple[str, ...], method: str, witness: str,
     \b
     Example:
       s4 paper destroy --box box-0042 --method "cross-cut shred, DIN 66399 P-4" \\
-          --witness "B. Witness" --contractor "Shred Ltd" --contractor-cert SL-99812
+          --witness "B. Witness" --contractor "Shred Ltd" \\
+          --contractor-cert SL-99812
     """
     cli = _cli()
     database = obj.database()

@@ -105,7 +105,8 @@ def retention() -> None:
     \b
     Example:
       s4 retention check
-      s4 retention event --type case_closed --reference FOI-2021-0042 --date 31/03/2021
+      s4 retention event --type case_closed --reference FOI-2021-0042 \\
+          --date 31/03/2021
       s4 retention due --before 2030-01-01 --action destroy
       s4 retention apply
     """
@@ -180,7 +181,8 @@ def retention_event(obj, event_type: str, reference: str, event_date: date, note
 
     \b
     Example:
-      s4 retention event --type employment_ended --reference EMP004512 --date 31/08/2022
+      s4 retention event --type employment_ended --reference EMP004512 \\
+          --date 31/08/2022
       s4 retention event --type case_closed --reference FOI-2021-0042 \\
           --date "31 March 2021" --note "response sent; no review requested"
     """
@@ -243,7 +245,6 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
     A record under a hold is listed as "held" with the hold ids and must not be disposed
     of. Records awaiting an event, and permanent records, are never listed.
 
-    \b
     Fields (csv, jsonl): id, record_class, rule_id, disposal_action, retention_trigger,
     trigger_date, disposal_due, status (due or blocked), holds, refs, state, box,
     source_name, schedule_version.
@@ -363,7 +364,7 @@ def hold() -> None:
     \b
     Example:
       s4 hold place --reason "ICO appeal EA/2021/0099" --reference FOI-2021-0042
-      s4 hold place --reason "Public inquiry: care records" --class looked-after-child
+      s4 hold place --reason "Public inquiry" --class looked-after-child
       s4 hold list
       s4 hold lift H0001 --reason "appeal dismissed 3 May 2022"
     """
@@ -384,8 +385,9 @@ def hold_place(obj, reason: str, reference: str | None, class_id: str | None, do
 
     \b
     Example:
-      s4 hold place --reason "Employment tribunal claim 2205123/2022" --reference EMP004512
-      s4 hold place --reason "IICSA instruction" --class looked-after-child --as "Head of RM"
+      s4 hold place --reason "Tribunal claim 2205123/2022" --reference EMP004512
+      s4 hold place --reason "IICSA instruction" --class looked-after-child \\
+          --as "Head of RM"
       s4 hold place --reason "Subject access request" --doc D000012
     """
     cli = _cli()

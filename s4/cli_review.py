@@ -57,7 +57,8 @@ def review() -> None:
       s4 review list
       s4 review show D000012
       s4 review accept D000012 --as "A. Records-Manager"
-      s4 review set D000013 --class complaint --date 2022-05-03 --reference COMP-2022-118
+      s4 review set D000013 --class complaint --date 2022-05-03 \\
+          --reference COMP-2022-118
     """
 
 
@@ -185,7 +186,7 @@ def review_not_a_record(obj, docs: tuple[str, ...], reason: str, who: str | None
 
     \b
     Example:
-      s4 review not-a-record D000015 --reason "canteen menu" --as "A. Records-Manager"
+      s4 review not-a-record D000015 --reason "canteen menu" --as "A. Manager"
     """
     cli = _cli()
     filer = _filer(obj)
@@ -214,7 +215,8 @@ def review_set(obj, doc: str, class_id: str, document_date: date | None,
 
     \b
     Example:
-      s4 review set D000013 --class complaint --date 03/05/2022 --reference COMP-2022-118
+      s4 review set D000013 --class complaint --date 03/05/2022 \\
+          --reference COMP-2022-118
     """
     cli = _cli()
     doc_id = cli._doc_id_or_fail(doc)

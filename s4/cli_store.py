@@ -47,7 +47,6 @@ def store() -> None:
       s4 store sync
       s4 store verify --deep
 
-    \b
     Exit status: 0 fine; 1 some records conflicted or failed verification; 2 settings
     error; 3 the store is unreachable or set up wrongly (sign-in, permission, library).
     """
