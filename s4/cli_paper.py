@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -89,10 +91,21 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
         cli.out.print(_blocked_table(blocked))
 
 
+@contextmanager
+def _issuing(home):
+    """One destruction or certificate repair at a time (a lock the OS drops if S4 dies), so
+    a certificate still being written is never mistaken for one a crash left unfinished."""
+    with (home.root / ".paper.lock").open("a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def _finish_interrupted(obj, database) -> None:
     """A destruction sealed just before a crash still gets its certificate files."""
-    for certificate_id in disposal.finish_unissued_certificates(
-            database, obj.require_home(), store_db.default_actor()):
+    with _issuing(obj.require_home()):
+        finished = disposal.finish_unissued_certificates(
+            database, obj.require_home(), store_db.default_actor())
+    for certificate_id in finished:
         _cli().out.print(f"Finished issuing certificate {certificate_id} (S4 had stopped "
                          "after recording the destruction).", highlight=False)
 
@@ -181,9 +194,10 @@ def paper_destroy(obj, boxes: tuple[str, ...], method: str, witness: str,
     database = obj.database()
     _finish_interrupted(obj, database)
     try:
-        certificate = disposal.destroy(database, obj.require_home(), list(boxes), method,
-                                       witness, who or store_db.default_actor(), contractor,
-                                       contractor_cert)
+        with _issuing(obj.require_home()):
+            certificate = disposal.destroy(database, obj.require_home(), list(boxes), method,
+                                           witness, who or store_db.default_actor(),
+                                           contractor, contractor_cert)
     except disposal.Refused as refused:
         cli.out.print(_blocked_table(refused.blocked))
         click.echo(f"refused: {len(refused.blocked)} document(s) in {', '.join(boxes)} are not "

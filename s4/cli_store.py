@@ -27,6 +27,7 @@ def _fail(message: str, code: int, hint: str = "") -> None:
 
 def _settings(obj):
     home = obj.require_home()
+    obj.database().conn.close()  # refuses a home opened from a copied or moved path
     try:
         return home, home.settings()
     except ConfigError as exc:
@@ -130,17 +131,21 @@ def sync(obj, retry_conflicts: bool) -> None:
                          ("already there (same content)", len(report.already_present)),
                          ("conflicts (quarantined)", len(report.conflicts)),
                          ("fields updated after a decision", len(report.refreshed)),
+                         ("fields not updated (see below)", len(report.problems)),
                          ("still waiting", report.pending)):
         table.add_row(label, str(value))
     out.print(table)
     for doc_id, reason in report.conflicts:  # unwrapped: the reason is the instructions
         out.print(f"[bold]{doc_id}[/] not stored: {escape(reason)}", highlight=False,
                   soft_wrap=True)
+    for doc_id, reason in report.problems:
+        out.print(f"[bold]{doc_id}[/] fields not updated: {escape(reason)}", highlight=False,
+                  soft_wrap=True)
     if report.unavailable:
         _fail(f"the store is not available: {report.unavailable}. {report.pending} record(s) "
               "wait and are uploaded when it is back.", EXIT_ENVIRONMENT,
               report.hint or "run `s4 store check`")
-    sys.exit(EXIT_SOME_FAILED if report.conflicts else EXIT_OK)
+    sys.exit(EXIT_SOME_FAILED if report.conflicts or report.problems else EXIT_OK)
 
 
 @store.command()

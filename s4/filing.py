@@ -117,6 +117,11 @@ class Filer:
         if doc["state"] not in REVIEWABLE_STATES:
             raise ValueError(f"{doc_id} is {doc['state']}: only documents in review, filed or "
                              "stored (and not disposed of) can be classified")
+        if doc["record_class"] == "disposal-certificate":
+            raise ValueError(f"{doc_id} is a disposal certificate S4 issued; its class is fixed")
+        if doc["state"] == store_db.NOT_A_RECORD and doc["paper_status"] == "destroyed":
+            raise ValueError(f"{doc_id} was declared not a record and its paper was destroyed "
+                             f"under {doc['certificate_id']}: it cannot become a record now")
         return doc
 
     def accept(self, doc_id: str, who: str, reason: str) -> retention.Decision:

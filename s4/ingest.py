@@ -137,7 +137,7 @@ class FileChanged(Exception):
     """The file changed while it was being read: it is not stable yet."""
 
 
-class SourceUnreadable(Exception):
+class SourceUnreadable(ValueError):
     """The scan cannot be read (permissions, I/O error); it stays where it is."""
 
     def __init__(self, path: Path, reason: str):
@@ -171,9 +171,7 @@ class Claimer:
         try:
             sha256 = sha256_file(path)
         except OSError as exc:  # the scan itself cannot be read: the file's problem, not S4's
-            if exc.errno in (errno.EACCES, errno.EPERM, errno.EIO):
-                raise SourceUnreadable(path, exc.strerror or str(exc)) from None
-            raise
+            raise _unreadable(path, exc) from None
         if _fingerprint(path) != before:
             raise FileChanged(path)
         source_path = str(path.resolve())
@@ -216,8 +214,14 @@ class Claimer:
                     fields |= {"state": store_db.RECEIVED, "work_dir": str(work_dir),
                                "original_path": str(target)}
                 if rescan_of is not None:
+                    current = store_db.get_document(self.db, rescan_of["id"])
+                    if current is None or any(current[k] != rescan_of[k] for k in (
+                            "state", "paper_status", "superseded_by", "record_class")):
+                        raise ValueError(f"{rescan_of['id']} changed while the re-scan was "
+                                         "being read; look at it again (`s4 show`) first")
                     fields |= {"replaces": rescan_of["id"], "lineage": json.dumps(
-                        [*json.loads(rescan_of["lineage"] or "[]"), rescan_of["id"]])}
+                        [*json.loads(rescan_of["lineage"] or "[]"), rescan_of["id"]]),
+                        "paper_status": rescan_of["paper_status"]}  # a pulled paper stays out
                 store_db.insert_document(self.db, self.actor, fields)
                 if rescan_of is not None:
                     store_db.update_document(
@@ -247,15 +251,34 @@ def _suffix(path: Path) -> str:
 
 
 def _copy_durably(source: Path, target: Path) -> str:
-    """Copy and fsync; returns the SHA-256 of the bytes actually copied."""
+    """Copy and fsync; returns the SHA-256 of the bytes actually copied.
+
+    A failure to read the source is the file's problem (SourceUnreadable); a failure to
+    write the target is the environment's (OSError, e.g. disk full)."""
     digest = hashlib.sha256()
-    with source.open("rb") as reader, target.open("wb") as writer:
-        while chunk := reader.read(HASH_CHUNK):
+    try:
+        reader = source.open("rb")
+    except OSError as exc:
+        raise _unreadable(source, exc) from None
+    with reader, target.open("wb") as writer:
+        while True:
+            try:
+                chunk = reader.read(HASH_CHUNK)
+            except OSError as exc:
+                raise _unreadable(source, exc) from None
+            if not chunk:
+                break
             digest.update(chunk)
             writer.write(chunk)
         writer.flush()
         os.fsync(writer.fileno())
     return digest.hexdigest()
+
+
+def _unreadable(path: Path, exc: OSError) -> Exception:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EIO):
+        return SourceUnreadable(path, exc.strerror or str(exc))
+    return exc
 
 
 def _fsync_dir(path: Path) -> None:

@@ -432,6 +432,8 @@ class Line:
         }.get(doc["state"])
         if doc["paper_status"] == "destroyed":
             refusal = f"its paper was destroyed (certificate {doc['certificate_id']})"
+        if doc["record_class"] == "disposal-certificate" or doc["box"] is None:
+            refusal = "it is not a scan of paper in a box (a disposal certificate S4 made)"
         if refusal:
             raise ValueError(f"{doc_id} cannot be rescanned: {refusal}")
         if not path.is_file():

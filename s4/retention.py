@@ -257,8 +257,10 @@ def apply_decision(database, doc_id: str, record_class_id: str, schedule: Schedu
 
 
 def _stale_if_stored(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored record's fields in the store (sidecar, SharePoint columns) must follow."""
-    return {"store_meta_stale": 1} if doc["state"] == store_db.STORED else {}
+    """A stored record's fields in the store (sidecar, SharePoint columns) must follow. A
+    filed record may be on its way up with the old values right now, so it is flagged too
+    (a refresh after storing is harmless when nothing changed)."""
+    return {"store_meta_stale": 1} if doc["state"] in (store_db.FILED, store_db.STORED) else {}
 
 
 # --------------------------------------------------------------------------- events

@@ -494,3 +494,45 @@ def test_a_crash_after_sealing_is_finished_by_the_next_paper_command(home, datab
     assert "Finished issuing" not in output  # once only
     docs = [d for d in store_db.documents(database, "disposal-certificates")]
     assert len(docs) == 2  # one JSON and one PDF record, never filed twice
+
+
+def test_rescanning_pulled_paper_keeps_it_out_of_the_box(home, database, tmp_path):
+    kept = _stored_doc(home, database, "box-p", "complaint", pdfa=0)
+    _stored_doc(home, database, "box-p", "complaint")
+    assert run_s4(home, "paper", "pull", kept, "--reason", "kept for the inquiry")[0] == 0
+    scan = tmp_path / "again.png"
+    scan.write_bytes((SAMPLES / "scan_0001.png").read_bytes())
+    code, output = run_s4(home, "rescan", kept, str(scan), "--reason", "not PDF/A")
+    assert code == 0, output
+    new = store_db.get_document(database, kept)["superseded_by"]
+    assert store_db.get_document(database, new)["paper_status"] == "pulled"
+    database.conn.execute("UPDATE documents SET verified_at = ?", (LONG_AGO,))
+    database.conn.commit()
+    code, output = _destroy(home, "box-p")
+    assert code == 0, output
+    (record,) = store_db.destructions(database)
+    ids = [r["s4_id"] for r in json.loads(Path(record["json_path"]).read_text())["records"]]
+    assert new not in ids and kept not in ids and len(ids) == 1
+
+
+def test_certificate_records_cannot_be_rescanned_or_reclassified(home, database, tmp_path):
+    record = _destroyed_box(home, database)
+    scan = tmp_path / "fake.png"
+    scan.write_bytes((SAMPLES / "scan_0001.png").read_bytes())
+    code, output = run_s4(home, "rescan", record["json_doc"], str(scan), "--reason", "x")
+    assert code == 2 and "not a scan of paper in a box" in output
+    code, output = run_s4(home, "review", "set", record["pdf_doc"], "--class", "complaint")
+    assert code == 2 and "its class is fixed" in output
+    code, output = run_s4(home, "audit", "verify")
+    assert code == 0, output
+
+
+def test_junk_whose_paper_went_cannot_become_a_record_afterwards(home, database):
+    _stored_doc(home, database, "box-n", "complaint")
+    junk = _stored_doc(home, database, "box-n", "complaint", state=store_db.NEEDS_REVIEW,
+                       record_class=None, verified_at=None, store_location=None)
+    assert run_s4(home, "review", "not-a-record", junk, "--reason", "menu")[0] == 0
+    assert _destroy(home, "box-n")[0] == 0
+    code, output = run_s4(home, "review", "set", junk, "--class", "adoption")
+    assert code == 2 and "its paper was destroyed" in output
+    assert store_db.get_document(database, junk)["state"] == store_db.NOT_A_RECORD

@@ -216,3 +216,51 @@ def test_a_stored_record_is_not_sent_back_to_review_by_a_missing_date(home, db, 
     assert code == 2 and "give it with --date" in output, output
     after = store_db.get_document(db, doc_id)
     assert (after["state"], after["record_class"]) == (store_db.STORED, before["record_class"])
+
+
+def test_a_decision_made_while_waiting_for_the_store_reaches_its_fields(home, db, tmp_path):
+    doc_id = add_filed(db, home, "scan.pdf", make_pdf(tmp_path / "a.pdf", 5))
+    code, output = run_s4(home, "review", "set", doc_id, "--class", "complaint")
+    assert code == 0, output
+    assert store_db.get_document(db, doc_id)["store_meta_stale"] == 1  # may be uploading
+    assert run_s4(home, "store", "sync")[0] == 0
+    doc = store_db.get_document(db, doc_id)
+    sidecar = json.loads(Path(doc["store_location"] + ".json").read_text())
+    assert sidecar["record_class"] == "complaint" and doc["store_meta_stale"] == 0
+
+
+def test_a_missing_stored_file_is_reported_and_the_other_records_still_refresh(
+        home, db, tmp_path):
+    gone = add_filed(db, home, "one.pdf", make_pdf(tmp_path / "a.pdf", 5))
+    kept = add_filed(db, home, "two.pdf", make_pdf(tmp_path / "b.pdf", 6))
+    assert run_s4(home, "store", "sync")[0] == 0
+    for doc_id in (gone, kept):
+        assert run_s4(home, "review", "set", doc_id, "--class", "complaint")[0] == 0
+    Path(store_db.get_document(db, gone)["store_location"]).unlink()
+    code, output = run_s4(home, "store", "sync")
+    assert code == 1 and f"{gone} fields not updated" in output, output
+    assert store_db.get_document(db, kept)["store_meta_stale"] == 0
+    assert store_db.get_document(db, gone)["store_meta_stale"] == 1
+
+
+def test_a_decision_during_a_refresh_is_not_lost(home, db, tmp_path, monkeypatch):
+    from s4.store import sync_all
+    from s4.store.local import LocalBackend
+
+    doc_id = add_filed(db, home, "scan.pdf", make_pdf(tmp_path / "a.pdf", 5))
+    assert run_s4(home, "store", "sync")[0] == 0
+    assert run_s4(home, "review", "set", doc_id, "--class", "complaint")[0] == 0
+    original = LocalBackend.update_metadata
+
+    def slow_write(self, doc, metadata):  # a records manager decides again meanwhile
+        original(self, doc, metadata)
+        assert run_s4(home, "review", "set", doc_id, "--class", "foi-request")[0] == 0
+
+    monkeypatch.setattr(LocalBackend, "update_metadata", slow_write)
+    sync_all(home, "tester")
+    assert store_db.get_document(db, doc_id)["store_meta_stale"] == 1  # still to be written
+    monkeypatch.undo()
+    sync_all(home, "tester")
+    doc = store_db.get_document(db, doc_id)
+    sidecar = json.loads(Path(doc["store_location"] + ".json").read_text())
+    assert sidecar["record_class"] == "foi-request" and doc["store_meta_stale"] == 0

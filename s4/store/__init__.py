@@ -125,11 +125,16 @@ def refresh_metadata(db, backend: Backend, doc: dict[str, Any], actor: str) -> N
     metadata = record_metadata(doc, doc["stored_sha256"], doc["stored_size"],
                                doc["stored_quickxor"])
     backend.update_metadata(doc, metadata)
-    store_db.update_document(
-        db, doc["id"], actor, "document.metadata_updated",
-        {key: metadata[key] for key in ("record_class", "disposal_due", "disposal_action",
-                                        "document_date", "refs", "schedule_version")},
-        store_meta_stale=0)
+    with store_db.transaction(db):
+        now = store_db.get_document(db, doc["id"])
+        if now is None or record_metadata(now, doc["stored_sha256"], doc["stored_size"],
+                                          doc["stored_quickxor"]) != metadata:
+            return  # decided again meanwhile: stays flagged, the next pass writes that
+        store_db.update_document(
+            db, doc["id"], actor, "document.metadata_updated",
+            {key: metadata[key] for key in ("record_class", "disposal_due", "disposal_action",
+                                            "document_date", "refs", "schedule_version")},
+            store_meta_stale=0)
     log.info("%s: fields in the store updated (class %s, disposal %s)", doc["id"],
              doc["record_class"], doc["disposal_due"] or doc["disposal_action"])
 
@@ -140,6 +145,7 @@ class SyncReport:
     already_present: list[str] = field(default_factory=list)
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)  # fields rewritten after a decision
+    problems: list[tuple[str, str]] = field(default_factory=list)  # records that could not be
     pending: int = 0
     unavailable: str = ""
     hint: str = ""
@@ -180,8 +186,14 @@ def sync_all(home: Home, actor: str, settings: Settings | None = None,
                 on_record(doc["id"], outcome)
         if not report.unavailable:
             for doc in store_db.store_stale_metadata(db):
+                if doc["store_backend"] != backend.name:
+                    continue  # stored elsewhere; that store's own sync refreshes it
                 try:
                     refresh_metadata(db, backend, doc, actor)
+                except RecordProblem as exc:  # this record only: say so and go on
+                    store_db.store_note_failure(db, doc["id"], str(exc))
+                    report.problems.append((doc["id"], str(exc)))
+                    continue
                 except StoreError as exc:
                     report.unavailable = str(exc)
                     break
@@ -271,8 +283,7 @@ class StoreWorker:
         timeout passed, the store failed three passes running, or a stop was requested); the
         records then stay ``filed`` and resume later."""
         self.start()
-        self._released.clear()
-        with self._state:
+        with self._state:  # (a release stays set: a Ctrl-C during OCR counts here too)
             target = self._passes_started + 1  # a pass that starts after this call
             self._wake.set()
             deadline = time.monotonic() + timeout
@@ -335,6 +346,10 @@ class StoreWorker:
                             continue
                         try:
                             refresh_metadata(db, backend, doc, self.actor)
+                        except RecordProblem as exc:
+                            log.warning("%s: fields not updated: %s", doc["id"], exc)
+                            store_db.store_note_failure(db, doc["id"], str(exc))
+                            skip[doc["id"]] = 3  # not again until the next run
                         except StoreError:
                             raise
                         except Exception:  # a bug must not stop the other records

@@ -20,6 +20,7 @@ from s4.store.base import (
     CheckLine,
     Journal,
     Outcome,
+    RecordProblem,
     StoreUnavailable,
     Upload,
     VerifyResult,
@@ -135,6 +136,9 @@ class LocalBackend:
     def update_metadata(self, doc: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Rewrite the sidecar with the record's current decision (the file is untouched)."""
         sidecar = Path(doc["store_location"] + ".json")
+        if not Path(doc["store_location"]).is_file():
+            raise RecordProblem(f"{doc['id']}: its stored file {doc['store_location']} is "
+                                f"missing; run `s4 store verify {doc['id']}`")
         try:
             current = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
             current |= metadata | {"metadata_updated_at": store_db.now()}

@@ -710,6 +710,9 @@ class SharePointBackend:
     def update_metadata(self, doc: dict[str, Any], metadata: dict[str, Any]) -> None:
         """Set the list-item columns again after a decision changed (the file is untouched)."""
         self.open()
+        if self._item(doc["store_item_id"]) is None:
+            raise RecordProblem(f"{doc['id']}: its file is no longer in SharePoint (moved or "
+                                f"deleted?); run `s4 store verify {doc['id']}`")
         self._set_fields(doc["store_item_id"], metadata)
 
     def _set_fields(self, item_id: str, metadata: dict[str, Any]) -> None:
