@@ -202,6 +202,8 @@ DEFAULT_COLUMNS = {
     "disposal_action": "S4DisposalAction", "document_date": "S4DocumentDate",
     "refs": "S4References", "batch": "S4Batch", "box": "S4Box", "id": "S4Id",
     "sha256": "S4SHA256",
+    # Not written unless mapped: the record that replaced this one after a re-scan.
+    "superseded_by": "",
 }
 
 

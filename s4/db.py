@@ -672,7 +672,8 @@ def store_stale_metadata(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [dict(r) for r in db.conn.execute(
         "SELECT d.*, j.size AS stored_size, j.quickxor AS stored_quickxor FROM documents d"
         " LEFT JOIN store_journal j ON j.doc_id = d.id"
-        " WHERE d.state = ? AND d.store_meta_stale = 1 ORDER BY d.seq", (STORED,))]
+        " WHERE d.state IN (?, ?) AND d.store_meta_stale = 1 AND d.stored_at IS NOT NULL"
+        " ORDER BY d.seq", (STORED, SUPERSEDED))]
 
 
 def store_pending_count(db: sqlite_utils.Database) -> int:

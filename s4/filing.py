@@ -187,11 +187,11 @@ class Filer:
                 raise ValueError(f"class {class_id} counts retention from the document date, "
                                  f"and {doc['id']} has none: give it with --date (nothing was "
                                  "changed)")
-        if decision.status == "no_document_date":
-            self._to_review(doc["id"], f"class {class_id} counts retention from the document "
-                            "date, and none is known: give it with --date")
-            return decision
-        if doc["state"] in (store_db.NEEDS_REVIEW, store_db.NOT_A_RECORD):
-            store_db.update_document(self.db, doc["id"], who, "document.filed",
-                                     {"record_class": class_id}, state=store_db.FILED)
+            # Still in the same transaction: a crash never leaves a decided record unfiled.
+            if decision.status == "no_document_date":
+                self._to_review(doc["id"], f"class {class_id} counts retention from the "
+                                "document date, and none is known: give it with --date")
+            elif doc["state"] in (store_db.NEEDS_REVIEW, store_db.NOT_A_RECORD):
+                store_db.update_document(self.db, doc["id"], who, "document.filed",
+                                         {"record_class": class_id}, state=store_db.FILED)
         return decision

@@ -224,10 +224,12 @@ class Claimer:
                         "paper_status": rescan_of["paper_status"]}  # a pulled paper stays out
                 store_db.insert_document(self.db, self.actor, fields)
                 if rescan_of is not None:
+                    # A stored copy is kept, but its fields must say it was replaced.
+                    stale = {"store_meta_stale": 1} if rescan_of["stored_at"] else {}
                     store_db.update_document(
                         self.db, rescan_of["id"], self.actor, "document.superseded",
                         {"by": doc_id, "reason": reason, "was": rescan_of["state"]},
-                        state=store_db.SUPERSEDED, superseded_by=doc_id)
+                        state=store_db.SUPERSEDED, superseded_by=doc_id, **stale)
         finally:
             staging.unlink(missing_ok=True)
         self._clear_source(path, doc_id, remove_source)

@@ -354,6 +354,9 @@ def test_rescan_replaces_a_record_and_its_paper_goes_with_the_new_copy(home, tmp
     assert f"{old['id']} is superseded by {new['id']}" in output
     assert (old["state"], old["superseded_by"]) == ("superseded", new["id"])
     assert new["replaces"] == old["id"] and new["state"] == "stored"
+    # the old copy stays in the store, and its sidecar says what replaced it
+    sidecar = json.loads(Path(old["store_location"] + ".json").read_text())
+    assert sidecar["superseded_by"] == new["id"] and old["store_meta_stale"] == 0
     assert (new["box"], new["position"]) == (old["box"], old["position"])
     (event,) = [e for e in store_db.events_for(database, old["id"])
                 if e["action"] == "document.superseded"]

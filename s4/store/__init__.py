@@ -133,7 +133,8 @@ def refresh_metadata(db, backend: Backend, doc: dict[str, Any], actor: str) -> N
         store_db.update_document(
             db, doc["id"], actor, "document.metadata_updated",
             {key: metadata[key] for key in ("record_class", "disposal_due", "disposal_action",
-                                            "document_date", "refs", "schedule_version")},
+                                            "document_date", "refs", "schedule_version",
+                                            "superseded_by")},
             store_meta_stale=0)
     log.info("%s: fields in the store updated (class %s, disposal %s)", doc["id"],
              doc["record_class"], doc["disposal_due"] or doc["disposal_action"])

@@ -227,6 +227,7 @@ def record_metadata(doc: dict[str, Any], sha256: str, size: int, quickxor: str) 
         "disposal_due": doc.get("disposal_due"), "disposal_action": doc.get("disposal_action"),
         "rule_id": doc.get("rule_id"), "schedule_version": doc.get("schedule_version"),
         "batch": doc.get("batch_id"), "box": doc.get("box"),
+        "superseded_by": doc.get("superseded_by"),  # replaced by a re-scan (s4 rescan)
     }
 
 
