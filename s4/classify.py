@@ -45,6 +45,10 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
 
 
+def text_fingerprint(text: str) -> str:
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
 # --------------------------------------------------------------------------- extraction
 
 
@@ -209,9 +213,13 @@ class TextModel:
     coef: list[list[float]]
     intercept: list[float]
     samples: int = 0
+    # What it learnt from, so `classify evaluate` can say when it is marking its own homework.
+    fingerprints: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
 
     @classmethod
-    def train(cls, texts: list[str], labels: list[str]) -> TextModel:
+    def train(cls, texts: list[str], labels: list[str],
+              templates: list[str] | None = None) -> TextModel:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -228,7 +236,13 @@ class TextModel:
             coef = [[-v for v in coef[0]], coef[0]]
             intercept = [-intercept[0], intercept[0]]
         return cls(classes, params, {k: int(v) for k, v in vectorizer.vocabulary_.items()},
-                   vectorizer.idf_.tolist(), coef, intercept, len(texts))
+                   vectorizer.idf_.tolist(), coef, intercept, len(texts),
+                   sorted({text_fingerprint(t) for t in texts}),
+                   sorted({t for t in templates or [] if t}))
+
+    def seen(self, text: str) -> bool:
+        """Whether this exact text (after normalising) was one it was trained on."""
+        return text_fingerprint(text) in set(self.fingerprints)
 
     def probabilities(self, text: str) -> dict[str, float]:
         import numpy as np

@@ -331,16 +331,18 @@ def classify_train(obj, labels: Path | None, ground_truth: bool, batch: str | No
         pairs = _texts_for(entries, labels, ground_truth, database, batch)
         texts = [text for _, text in pairs]
         targets = [entry["record_type"] for entry, _ in pairs]
+        used_templates = [str(entry.get("template", "")) for entry, _ in pairs]
     else:
         examples = store_db.confirmed_examples(database)
         texts = [e["text"] for e in examples]
         targets = [e["record_class"] for e in examples]
+        used_templates = []
     counts = Counter(targets)
     if len(counts) < 2 or len(texts) < 4:
         cli.fail(f"not enough confirmed decisions to train on ({len(texts)} documents, "
                  f"{len(counts)} classes; need at least 4 documents in 2 classes). Confirm "
                  "more with `s4 review accept/set`.", EXIT_USAGE)
-    model = TextModel.train(texts, targets)
+    model = TextModel.train(texts, targets, used_templates)
     models = obj.home.root / "models"
     models.mkdir(exist_ok=True)
     path = models / f"classifier-{store_db.now().replace(':', '').replace('.', '')}.json"
@@ -397,12 +399,20 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
+    if results["seen_in_training"] or results["templates_seen_in_training"]:
+        cli.console.print(
+            f"Warning: {results['seen_in_training']} of {results['documents']} documents (and "
+            f"{len(results['templates_seen_in_training'])} template(s)) were in the model's "
+            "training set, so these figures overstate how it will do on new documents. "
+            "Evaluate on documents and templates it has not seen (--exclude-templates).",
+            highlight=False)
     summary = Table(title="Classification on labelled documents", title_justify="left",
                     show_header=False)
     summary.add_column(style="bold")
     summary.add_column(justify="right")
     for key in ("documents", "auto_filed", "auto_filed_correct", "precision_auto_filed",
-                "review_share", "junk_documents", "junk_auto_filed", "model"):
+                "review_share", "junk_documents", "junk_auto_filed", "model",
+                "seen_in_training"):
         summary.add_row(key.replace("_", " "), str(results[key]))
     cli.out.print(summary)
     # The full matrix is in --json; per true class it reads: right, sent to review, wrong.
@@ -442,6 +452,7 @@ def evaluate(pairs: list[tuple[dict, str]], schedule, settings: ClassifySettings
             else:
                 mistakes.append({"file": _entry_name(entry), "true": truth, "decided": decided})
     columns = [*sorted({c for row in confusion.values() for c in row} - {"review"}), "review"]
+    trained_on = set(model.templates) if model else set()
     return {
         "documents": len(pairs), "auto_filed": auto_filed, "auto_filed_correct": correct,
         "precision_auto_filed": round(correct / auto_filed, 3) if auto_filed else None,
@@ -451,6 +462,10 @@ def evaluate(pairs: list[tuple[dict, str]], schedule, settings: ClassifySettings
         "confusion_columns": columns,
         "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
         "mistakes": mistakes,
+        # Documents/templates the model learnt from: figures on them are not generalisation.
+        "seen_in_training": sum(model.seen(text) for _, text in pairs) if model else 0,
+        "templates_seen_in_training": sorted(
+            {str(e.get("template")) for e, _ in pairs if e.get("template") in trained_on}),
     }
 
 

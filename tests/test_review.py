@@ -368,6 +368,47 @@ def test_evaluate_reports_precision_review_share_and_confusion(home, db, tmp_pat
     assert code == 0 and json.loads(output)["precision_auto_filed"] == 1.0
 
 
+def test_evaluate_says_when_it_is_marking_the_models_own_homework(home, db, tmp_path):
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    complaint = "Formal complaint about the missed bin collection. Reply within 20 days."
+    documents = [
+        ("bill-a1", "council-tax", "a", CLEAR),
+        ("bill-a2", "council-tax", "a", CLEAR.replace("Band D", "Band B")),
+        ("complaint-a1", "complaint", "a", complaint),
+        ("complaint-a2", "complaint", "a", complaint.replace("bin", "garden waste")),
+        ("bill-b1", "council-tax", "b", "Council Tax demand notice, band E, year 2021/22"),
+    ]
+    for name, _, _, text in documents:
+        (labelled / f"{name}.gt.txt").write_text(text)
+    (labelled / "manifest.json").write_text(json.dumps({"documents": [
+        {"file": f"{name}.tif", "record_type": label, "template": f"{label}/{template}"}
+        for name, label, template, _ in documents]}))
+    manifest = str(labelled / "manifest.json")
+    code, output = run_s4(home, "classify", "train", "--labels", manifest, "--ground-truth",
+                          "--templates", "*/a", "--as", MANAGER)
+    assert code == 0 and "Trained on 4 documents in 2 classes" in output, output
+
+    # Evaluated on what it learnt from: the figures say so, and the table warns.
+    code, output = run_s4(home, "classify", "evaluate", manifest, "--ground-truth", "--json")
+    figures = json.loads(output)
+    assert code == 0 and figures["model"] == "trained model + rules"
+    assert figures["seen_in_training"] == 4
+    assert figures["templates_seen_in_training"] == ["complaint/a", "council-tax/a"]
+    code, output = run_s4(home, "classify", "evaluate", manifest, "--ground-truth")
+    assert code == 0 and "4 of 5 documents (and 2 template(s)) were in the model's" in output
+
+    # On held-out templates there is nothing to warn about.
+    code, output = run_s4(home, "classify", "evaluate", manifest, "--ground-truth",
+                          "--exclude-templates", "*/a", "--json")
+    figures = json.loads(output)
+    assert (figures["documents"], figures["seen_in_training"],
+            figures["templates_seen_in_training"]) == (1, 0, [])
+    code, output = run_s4(home, "classify", "evaluate", manifest, "--ground-truth",
+                          "--exclude-templates", "*/a")
+    assert code == 0 and "training set" not in output
+
+
 def test_evaluate_on_the_labelled_samples(home, db):
     manifest = json.loads((SAMPLES / "manifest.json").read_text())
     truth: dict[str, int] = {}
