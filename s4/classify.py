@@ -140,6 +140,9 @@ class ClassScore:
     evidence: list[Evidence] = field(default_factory=list)
 
 
+NEGATIONS = frozenset({"no", "not", "non", "nil", "none", "never", "without"})
+
+
 def _has_term(term: str, tokens: set[str], flat: str) -> bool:
     norm = normalise(term)
     if not norm:
@@ -155,7 +158,15 @@ def _has_term(term: str, tokens: set[str], flat: str) -> bool:
         return True
     # Fuzzy only for long phrases: short ones ("council tax") would fire on look-alikes
     # ("the council that"); those are matched exactly or by OCR-tolerant patterns.
-    return len(norm) >= 14 and fuzz.partial_ratio(norm, flat, score_cutoff=90) > 0
+    if len(norm) < 14:
+        return False
+    match = fuzz.partial_ratio_alignment(norm, flat, score_cutoff=90)
+    if match is None:
+        return False
+    # A slip may change a letter, never the sense: "no planning permission" must not fire on
+    # "of planning permission", nor "no further action" on "further action will be taken".
+    negations = NEGATIONS.intersection(norm.split())
+    return not negations or negations <= set(flat[match.dest_start:match.dest_end].split())
 
 
 def score_rules(text: str, schedule: Any) -> list[ClassScore]:
