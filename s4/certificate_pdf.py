@@ -12,6 +12,8 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from s4.disposal import JUNK_CLASS_LABEL
+
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
@@ -79,11 +81,16 @@ def render_certificate(certificate: dict[str, Any]) -> bytes:
         pdf.set_font(pdf.family, "", 10)
         pdf.multi_cell(0, 6, clean(_text(value)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
+    junk = any(row.get("record_class") == JUNK_CLASS_LABEL for row in certificate["records"])
     pdf.multi_cell(0, 5, clean(
         "Each paper original listed overleaf had a digital copy stored and verified by "
         "SHA-256 before destruction, had passed OCR quality checks, was past its paper "
         "quarantine period, was under no hold, and belonged to a record class that allows "
-        "the paper to be destroyed. Check this certificate with `s4 audit verify`."),
+        "the paper to be destroyed."
+        + (f" Except rows marked {JUNK_CLASS_LABEL}: papers a records manager declared not to "
+           "be records (junk found in the box), which were checked only for holds."
+           if junk else "")
+        + " Check this certificate with `s4 audit verify`."),
         new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(10)
     for role in ("Operator", "Witness", "Records manager"):

@@ -64,6 +64,8 @@ EXPORT_FIELDS = [
     "box", "position", "paper_status", "certificate_id",
     # re-scans (s4 rescan)
     "replaces", "superseded_by", "last_verified_at",
+    # a person's QA verdict, and when (the paper waits from then too)
+    "qa_status", "qa_at",
 ]
 
 
@@ -452,7 +454,8 @@ def show(obj: Context, doc: str) -> None:
                 "text_path", "record_class", "class_confidence", "decided_by", "document_date",
                 "refs", "rule_id", "schedule_version", "retention_trigger", "trigger_date",
                 "disposal_due", "disposal_action", "store_backend", "store_location",
-                "verified_at", "last_verified_at", "verify_method", "qa_status", "paper_status",
+                "verified_at", "last_verified_at", "verify_method", "qa_status", "qa_at",
+                "paper_status",
                 "certificate_id", "created_at", "updated_at"):
         if record.get(key) not in (None, ""):
             details.add_row(key, str(record[key]))
@@ -607,6 +610,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     verify_method, stored_sha256; box, position, paper_status, certificate_id;
     replaces, superseded_by (links between a record and its re-scan); last_verified_at
     (the latest passing fixity check; verified_at is the first, which the paper waits on);
+    qa_status, qa_at (a person's QA verdict and when: the paper waits from then too);
     and text with --with-text (pages separated by form feeds).
 
     \b

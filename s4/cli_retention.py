@@ -243,10 +243,12 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
     """The disposition report: records whose retention has run out.
 
     A record under a hold is listed as "held" with the hold ids and must not be disposed
-    of. Records awaiting an event, and permanent records, are never listed.
+    of. Records awaiting an event are not listed. Permanent records bound for the archives
+    are listed with --action transfer (status "permanent": no date, they go to the record
+    office when the service no longer needs them).
 
     Fields (csv, jsonl): id, record_class, rule_id, disposal_action, retention_trigger,
-    trigger_date, disposal_due, status (due or blocked), holds, refs, state, box,
+    trigger_date, disposal_due, status (due, blocked or permanent), holds, refs, state, box,
     source_name, schedule_version.
 
     \b
@@ -281,13 +283,16 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
     table.add_column("due", no_wrap=True)
     table.add_column("status", overflow="fold")
     for row in rows:
-        status = f"HELD {' '.join(row['holds'])}" if row["holds"] else "due"
+        status = f"HELD {' '.join(row['holds'])}" if row["holds"] else row["status"]
         table.add_row(row["id"], row["record_class"], row["rule_id"],
-                      _action(row["disposal_action"]), row["disposal_due"], status)
+                      _action(row["disposal_action"]), row["disposal_due"] or "permanent",
+                      status)
     cli.out.print(table)
     blocked = sum(1 for row in rows if row["holds"])
-    cli.out.print(f"{len(rows) - blocked} due, {blocked} held (not to be disposed of).",
-                  highlight=False)
+    permanent = sum(1 for row in rows if row["status"] == "permanent")
+    cli.out.print(f"{len(rows) - blocked - permanent} due, {blocked} held (not to be disposed "
+                  "of)" + (f", {permanent} permanent (to the archives when no longer needed)"
+                           if permanent else "") + ".", highlight=False)
 
 
 @retention.command("apply")

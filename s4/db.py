@@ -159,6 +159,7 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "proposed_class": "TEXT", "classification": "TEXT",
     # paper (issue: disposal by the box)
     "paper_status": "TEXT", "qa_status": "TEXT", "certificate_id": "TEXT",
+    "qa_at": "TEXT",  # when a person passed/failed QA: the paper quarantine counts from then too
     # re-scans: the new record names the one it replaces, and the old one its successor
     "replaces": "TEXT", "superseded_by": "TEXT",
     "lineage": "TEXT",  # JSON list of every earlier scan of the same paper, oldest first
@@ -893,6 +894,17 @@ def disposal_candidates(
         sql += " AND disposal_action = ?"
         params.append(action)
     rows = db.conn.execute(sql + " ORDER BY disposal_due, seq", params)
+    return [dict(r) for r in rows]
+
+
+def permanent_transfers(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Retained records kept permanently and bound for the archives: no date, so never in
+    ``disposal_candidates`` (a dated rule always has ``disposal_due`` once triggered)."""
+    marks = ", ".join("?" for _ in RETAINED_STATES)
+    rows = db.conn.execute(
+        f"SELECT * FROM documents WHERE state IN ({marks}) AND record_class IS NOT NULL"
+        " AND disposal_action = 'transfer' AND disposal_due IS NULL"
+        " AND trigger_date IS NOT NULL ORDER BY seq", list(RETAINED_STATES))
     return [dict(r) for r in rows]
 
 

@@ -90,13 +90,20 @@ class PaperRules:
             self._pipelines[name] = self.home.pipeline(name)
         return self._pipelines[name]
 
-    def record_class(self, doc: dict[str, Any]):
+    def schedule(self, doc: dict[str, Any]):
         from s4.schedule import schedule_for
 
         name = self.pipeline(doc["pipeline"]).classify.schedule
         if name not in self._schedules:
             self._schedules[name] = schedule_for(self.home, name)
-        return self._schedules[name].get(doc["record_class"]) if doc["record_class"] else None
+        return self._schedules[name]
+
+    def record_class(self, doc: dict[str, Any]):
+        return self.schedule(doc).get(doc["record_class"]) if doc["record_class"] else None
+
+
+# The class column of a certificate row for junk a records manager declared not a record.
+JUNK_CLASS_LABEL = "(not a record)"
 
 
 def current_record(database, doc: dict[str, Any]) -> dict[str, Any]:
@@ -150,17 +157,28 @@ def check_document(database, rules: PaperRules, doc: dict[str, Any], today: date
         blockers.append("no record class")
     elif not record_class.paper.destroy_allowed:
         blockers.append(f"class {record_class.id} keeps the paper original")
+    elif doc["schedule_version"] != (version := rules.schedule(doc).version):
+        # The certificate cites the version whose rule and paper policy allowed destruction.
+        blockers.append(f"schedule changed since its retention was decided "
+                        f"({(doc['schedule_version'] or 'none')[:12]} → {version[:12]}): "
+                        "run `s4 retention apply`")
     for hold in retention.active_holds_for(database, doc):
         blockers.append(f"hold {hold['id']}: {hold['reason']}")
     if doc["verified_at"] and record_class is not None:
         days = max(rules.pipeline(doc["pipeline"]).paper.quarantine_days,
                    record_class.paper.min_days_after_verification)
-        verified = datetime.fromisoformat(doc["verified_at"].replace("Z", "+00:00")).date()
-        ready = verified + timedelta(days=days)
+        # The copy must be both verified and accepted by QA before the clock starts: a page
+        # a person passes by hand on day 40 gets its full quarantine from then.
+        started = max(_day(stamp) for stamp in (doc["verified_at"], doc["qa_at"]) if stamp)
+        ready = started + timedelta(days=days)
         if today < ready:
             blockers.append(f"paper quarantine until {ready.isoformat()}")
             check.eligible_from = ready
     return check
+
+
+def _day(stamp: str) -> date:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).date()
 
 
 def box_status(database, home: Home, boxes: list[str] | None = None,
@@ -196,7 +214,8 @@ def set_qa(database, doc_id: str, passed: bool, reason: str, who: str) -> None:
         raise LookupError(f"no document {doc_id}")
     store_db.update_document(database, doc_id, who, "paper.qa_" + ("passed" if passed
                                                                     else "failed"),
-                             {"reason": reason}, qa_status="passed" if passed else "failed")
+                             {"reason": reason}, qa_status="passed" if passed else "failed",
+                             qa_at=store_db.now())
 
 
 # --------------------------------------------------------------------------- destruction
@@ -248,7 +267,7 @@ def _record_destruction(database, home: Home, boxes: list[str], method: str, wit
             "source_name": doc["source_name"], "duplicate_of": doc["duplicate_of"],
             "replaces": json.loads(doc["lineage"] or "[]"),
             "record_class": source["record_class"] or (
-                "(not a record)" if source["state"] == store_db.NOT_A_RECORD else None),
+                JUNK_CLASS_LABEL if source["state"] == store_db.NOT_A_RECORD else None),
             "rule_id": source["rule_id"],
             "schedule_version": source["schedule_version"],
             "stored_location": source["store_location"],

@@ -402,19 +402,25 @@ def due_report(database, before: date | None = None,
     """Records whose disposal is due on or before ``before`` (all dated ones if None).
 
     A record under a hold is listed with status ``blocked`` and the hold ids — never as due.
+    Asked for transfers, it also lists permanent records bound for the archives (status
+    ``permanent``: no date; they go when the service no longer needs them).
     """
     if action is not None and action not in REPORT_ACTIONS:
         raise ValueError(f"action must be one of {', '.join(REPORT_ACTIONS)}")
     active = store_db.holds(database)
     rows = []
-    for doc in store_db.disposal_candidates(database, _iso(before), action):
+    candidates = store_db.disposal_candidates(database, _iso(before), action)
+    if action == "transfer":
+        candidates += store_db.permanent_transfers(database)
+    for doc in candidates:
         hold_ids = [hold["id"] for hold in _covering(active, doc)]
+        status = "blocked" if hold_ids else "due" if doc["disposal_due"] else PERMANENT
         rows.append({
             "id": doc["id"], "record_class": doc["record_class"], "rule_id": doc["rule_id"],
             "disposal_action": doc["disposal_action"],
             "retention_trigger": doc["retention_trigger"], "trigger_date": doc["trigger_date"],
             "disposal_due": doc["disposal_due"],
-            "status": "blocked" if hold_ids else "due", "holds": hold_ids,
+            "status": status, "holds": hold_ids,
             "refs": _refs(doc), "schedule_version": doc["schedule_version"],
             "state": doc["state"], "box": doc["box"], "source_name": doc["source_name"],
         })

@@ -34,12 +34,19 @@ def _stored_doc(home, database, box: str, cls: str, **overrides) -> str:
             "source_path": f"/scans/{doc_id}.tif", "source_size": 10, "source_mtime": 0.0,
             "sha256": doc_id.lower() * 8, "pipeline": "default", "state": store_db.STORED,
             "output_pdf": str(pdf), "pages": 2, "pdfa": 1, "record_class": cls,
-            "rule_id": "R1", "schedule_version": "v1", "store_location": str(pdf),
+            "rule_id": "R1", "schedule_version": _schedule_version(home),
+            "store_location": str(pdf),
             "store_backend": "local", "stored_sha256": "x", "verified_at": LONG_AGO,
             "decided_by": "rules", "refs": "[]", "document_date": "2021-03-03",
             **overrides,
         })
     return doc_id
+
+
+def _schedule_version(home) -> str:
+    from s4.schedule import schedule_for
+
+    return schedule_for(home, "uk-local-government").version
 
 
 def _destroy(home, box: str) -> tuple[int, str]:
@@ -65,6 +72,8 @@ def _nothing_recorded(database) -> None:
      "awaiting classification review"),
     ("quarantined", {"state": store_db.QUARANTINED}, "quarantined"),
     ("keeps paper", {"record_class": "adoption"}, "class adoption keeps the paper"),
+    ("schedule changed", {"schedule_version": "0ld5chedule0"},
+     "schedule changed"),
 ])
 def test_each_blocking_condition_refuses_the_whole_box(home, database, blocker, overrides,
                                                        expected):
@@ -163,6 +172,42 @@ def test_the_longer_of_pipeline_and_class_paper_periods_applies(home, database):
     status = disposal_status(home, database, "box-9b", today)
     assert status.blocked[0].doc["id"] == complaint  # the pipeline's 60 days, not the class's 30
     assert status.earliest == today + timedelta(days=15)
+
+
+def test_the_paper_clock_starts_again_when_a_person_passes_qa_later(home, database):
+    today = date(2026, 6, 30)
+    doc = _stored_doc(home, database, "box-qa", "complaint", flagged_pages="2",
+                      verified_at=_verified_on(today - timedelta(days=100)))
+    assert disposal_status(home, database, "box-qa", today).blocked[0].blockers == [
+        "QA: low-confidence pages 2 not yet checked (`s4 paper qa DOC --pass`)"]
+    code, output = run_s4(home, "paper", "qa", doc, "--pass", "--reason", "page 2 read fine")
+    assert code == 0, output
+    passed_on = store_db.get_document(database, doc)["qa_at"][:10]
+    code, output = run_s4(home, "export", "documents", "--format", "jsonl")
+    (row,) = [json.loads(line) for line in output.splitlines() if doc in line]
+    assert (row["qa_status"], row["qa_at"][:10]) == ("passed", passed_on)
+    ready = date.fromisoformat(passed_on) + timedelta(days=30)
+    (blocked,) = disposal_status(home, database, "box-qa", ready - timedelta(days=1)).blocked
+    assert blocked.blockers == [f"paper quarantine until {ready.isoformat()}"]
+    assert [c.doc["id"] for c in disposal_status(home, database, "box-qa", ready).eligible] \
+        == [doc]
+
+
+def test_a_changed_schedule_blocks_paper_until_it_is_applied(home, database):
+    doc = _stored_doc(home, database, "box-sv", "complaint")
+    schedule = home.retention_rules / "uk-local-government.yaml"
+    schedule.write_text(schedule.read_text() + "\n# reviewed by the records manager\n")
+    code, output = _destroy(home, "box-sv")
+    assert code == 1 and doc in output and "run `s4 retention apply`" in output, output
+    _nothing_recorded(database)
+    code, output = run_s4(home, "retention", "apply", "--as", "R. Manager")
+    assert code == 0, output
+    assert store_db.get_document(database, doc)["schedule_version"] == _schedule_version(home)
+    code, output = _destroy(home, "box-sv")
+    assert code == 0, output
+    (record,) = store_db.destructions(database)
+    (row,) = json.loads(Path(record["json_path"]).read_text())["records"]
+    assert row["schedule_version"] == _schedule_version(home)  # the version that allowed it
 
 
 def test_the_box_can_go_when_its_last_document_is_ready(home, database):
@@ -434,6 +479,10 @@ def test_junk_declared_not_a_record_lets_its_box_go(home, database):
     (record,) = store_db.destructions(database)
     rows = {r["s4_id"]: r for r in json.loads(Path(record["json_path"]).read_text())["records"]}
     assert rows[junk]["record_class"] == "(not a record)" and rows[junk]["stored_location"] is None
+    # The sign-off copy does not claim junk had a verified digital copy.
+    text = " ".join(subprocess.run(["pdftotext", record["pdf_path"], "-"], check=True,
+                                   capture_output=True, text=True).stdout.split())
+    assert "Except rows marked (not a record)" in text and "checked only for holds" in text
 
 
 def test_not_a_record_is_only_for_documents_in_review_and_can_be_reversed(home, database):

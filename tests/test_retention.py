@@ -349,12 +349,18 @@ def test_due_report_filters_and_leaves_out_waiting_and_permanent(database, home_
     lac, _ = filed(database, home_schedule, "looked-after-child", ["LAC-1"])
     rt.record_event(database, home_schedule, "date_of_birth", "LAC-1", date(1950, 1, 1), "t")
     filed(database, home_schedule, "hr-personnel", ["EMP1234"])  # awaiting event
-    filed(database, home_schedule, "committee-minutes", [], "1990-01-01")  # permanent
+    minutes, _ = filed(database, home_schedule, "committee-minutes", [], "1990-01-01")
     assert [r["id"] for r in rt.due_report(database, date(2022, 3, 30))] == []
     assert [r["id"] for r in rt.due_report(database, date(2022, 3, 31))] == [ct]
     assert [r["id"] for r in rt.due_report(database, None)] == [ct, lac]
     assert [r["id"] for r in rt.due_report(database, None, "review")] == [lac]
-    assert [r["id"] for r in rt.due_report(database, None, "transfer")] == []
+    # Permanent records bound for the archives have no date, but a records manager asking
+    # what to transfer must see them (a hold still stops them).
+    (row,) = rt.due_report(database, date(2022, 3, 31), "transfer")
+    assert (row["id"], row["status"], row["disposal_due"]) == (minutes, "permanent", None)
+    rt.place_hold(database, "Public inquiry", "class", "committee-minutes", "rm")
+    (row,) = rt.due_report(database, None, "transfer")
+    assert (row["status"], row["holds"]) == ("blocked", ["H0001"])
     with pytest.raises(ValueError):
         rt.due_report(database, None, "shred")
 
@@ -462,6 +468,11 @@ def test_due_and_hold_commands(home, database, home_schedule):
     assert [json.loads(line)["id"] for line in output.splitlines()] == [held, due]
     code, output = run_s4(home, "retention", "due", "--before", "01/01/2020")
     assert code == 0 and "Nothing due" in output
+    minutes, _ = filed(database, home_schedule, "committee-minutes", [], "1990-01-01")
+    code, output = run_s4(home, "retention", "due", "--action", "transfer")
+    assert code == 0 and minutes in output and "0 due, 0 held" in output
+    assert "1 permanent (to the archives when no" in output
+    _fits(output)
 
     code, output = run_s4(home, "hold", "list")
     assert code == 0 and "H0001" in output and "Tribunal" in output
