@@ -22,6 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,11 @@ class TextModel:
 
     def seen(self, text: str) -> bool:
         """Whether this exact text (after normalising) was one it was trained on."""
-        return text_fingerprint(text) in set(self.fingerprints)
+        return text_fingerprint(text) in self._trained_on
+
+    @cached_property
+    def _trained_on(self) -> frozenset[str]:
+        return frozenset(self.fingerprints)
 
     def probabilities(self, text: str) -> dict[str, float]:
         import numpy as np

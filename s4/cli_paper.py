@@ -102,9 +102,10 @@ def _issuing(home):
 
 def _finish_interrupted(obj, database) -> None:
     """A destruction sealed just before a crash still gets its certificate files."""
-    with _issuing(obj.require_home()):
-        finished = disposal.finish_unissued_certificates(
-            database, obj.require_home(), store_db.default_actor())
+    home = obj.require_home()
+    with _issuing(home):
+        finished = disposal.finish_unissued_certificates(database, home,
+                                                         store_db.default_actor())
     for certificate_id in finished:
         _cli().out.print(f"Finished issuing certificate {certificate_id} (S4 had stopped "
                          "after recording the destruction).", highlight=False)

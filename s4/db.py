@@ -668,13 +668,14 @@ def store_pending(db: sqlite_utils.Database, limit: int | None = None) -> list[d
     return [dict(r) for r in db.conn.execute(sql, params)]
 
 
-def store_stale_metadata(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Stored records whose class or retention changed since their fields were written."""
+def store_stale_metadata(db: sqlite_utils.Database, backend: str) -> list[dict[str, Any]]:
+    """Records stored in ``backend`` whose class or retention changed since their fields were
+    written (a record stored elsewhere is refreshed by that store's own sync)."""
     return [dict(r) for r in db.conn.execute(
         "SELECT d.*, j.size AS stored_size, j.quickxor AS stored_quickxor FROM documents d"
         " LEFT JOIN store_journal j ON j.doc_id = d.id"
         " WHERE d.state IN (?, ?) AND d.store_meta_stale = 1 AND d.stored_at IS NOT NULL"
-        " ORDER BY d.seq", (STORED, SUPERSEDED))]
+        " AND d.store_backend = ? ORDER BY d.seq", (STORED, SUPERSEDED, backend))]
 
 
 def store_pending_count(db: sqlite_utils.Database) -> int:

@@ -181,17 +181,16 @@ class Filer:
         with store_db.transaction(self.db):
             store_db.update_document(self.db, doc["id"], who, action, details, **fields)
             decision = retention.apply_decision(self.db, doc["id"], class_id, schedule, who)
-            if decision.status == "no_document_date" and \
-                    doc["state"] not in (store_db.NEEDS_REVIEW, store_db.NOT_A_RECORD):
-                # Filed or stored already: sending it back to review would file it twice.
-                raise ValueError(f"class {class_id} counts retention from the document date, "
-                                 f"and {doc['id']} has none: give it with --date (nothing was "
-                                 "changed)")
             # Still in the same transaction: a crash never leaves a decided record unfiled.
+            unfiled = doc["state"] in (store_db.NEEDS_REVIEW, store_db.NOT_A_RECORD)
             if decision.status == "no_document_date":
+                if not unfiled:  # filed or stored: sending it back to review would file twice
+                    raise ValueError(f"class {class_id} counts retention from the document "
+                                     f"date, and {doc['id']} has none: give it with --date "
+                                     "(nothing was changed)")
                 self._to_review(doc["id"], f"class {class_id} counts retention from the "
                                 "document date, and none is known: give it with --date")
-            elif doc["state"] in (store_db.NEEDS_REVIEW, store_db.NOT_A_RECORD):
+            elif unfiled:
                 store_db.update_document(self.db, doc["id"], who, "document.filed",
                                          {"record_class": class_id}, state=store_db.FILED)
         return decision

@@ -120,8 +120,6 @@ def store_record(db, backend: Backend, settings: Settings, doc: dict[str, Any],
 
 def refresh_metadata(db, backend: Backend, doc: dict[str, Any], actor: str) -> None:
     """Write a stored record's changed class/retention into the store's fields."""
-    if doc["store_backend"] != backend.name:
-        return  # stored elsewhere; that store's own sync refreshes it
     metadata = record_metadata(doc, doc["stored_sha256"], doc["stored_size"],
                                doc["stored_quickxor"])
     backend.update_metadata(doc, metadata)
@@ -186,9 +184,7 @@ def sync_all(home: Home, actor: str, settings: Settings | None = None,
             if on_record:
                 on_record(doc["id"], outcome)
         if not report.unavailable:
-            for doc in store_db.store_stale_metadata(db):
-                if doc["store_backend"] != backend.name:
-                    continue  # stored elsewhere; that store's own sync refreshes it
+            for doc in store_db.store_stale_metadata(db, backend.name):
                 try:
                     refresh_metadata(db, backend, doc, actor)
                 except RecordProblem as exc:  # this record only: say so and go on
@@ -342,7 +338,7 @@ class StoreWorker:
                             store_db.store_note_failure(db, doc["id"],
                                                         f"{type(exc).__name__}: {exc}")
                             skip[doc["id"]] = skip.get(doc["id"], 0) + 1
-                    for doc in store_db.store_stale_metadata(db):
+                    for doc in store_db.store_stale_metadata(db, backend.name):
                         if self._stop.is_set() or skip.get(doc["id"], 0) >= 3:
                             continue
                         try:
