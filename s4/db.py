@@ -19,22 +19,26 @@ from typing import Any
 import sqlite_utils
 
 from s4.events import GENESIS_HASH, canonical_json, entry_hash
+from s4.states import (  # noqa: F401  (re-exported as store_db.RECEIVED, …)
+    DUPLICATE,
+    FILED,
+    NEEDS_REVIEW,
+    NOT_A_RECORD,
+    OCR,
+    OCR_DONE_STATES,
+    PROCESSED,
+    QUARANTINED,
+    RECEIVED,
+    STORED,
+    SUPERSEDED,
+    UNFINISHED_STATES,
+    check_document_move,
+    check_paper_move,
+)
 
 SCHEMA_VERSION = 1
+# Document states are named, with their allowed moves, in s4.states (imported above).
 
-# Document states. Later stages extend the flow after "processed".
-RECEIVED = "received"  # claimed and registered, waiting for OCR
-OCR = "ocr"  # handed to an OCR worker
-PROCESSED = "processed"  # searchable PDF/A and text produced
-NEEDS_REVIEW = "needs_review"  # classification unsure: a records manager decides
-FILED = "filed"  # class and retention decided; waiting to be stored
-STORED = "stored"  # in the store and verified by hash
-QUARANTINED = "quarantined"  # bad input, with a reason a person can act on
-DUPLICATE = "duplicate"  # same SHA-256 as an earlier record; not processed again
-NOT_A_RECORD = "not_a_record"  # a person decided it is junk (menu, blank page): not filed
-SUPERSEDED = "superseded"  # replaced by an explicit re-scan (``s4 rescan``); see superseded_by
-UNFINISHED_STATES = (RECEIVED, OCR)
-OCR_DONE_STATES = (PROCESSED, NEEDS_REVIEW, FILED, STORED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -430,6 +434,15 @@ def update_document(
 ) -> None:
     """Change a document's columns and log why, in one transaction."""
     with transaction(db) as conn:
+        if "state" in fields or "paper_status" in fields:
+            row = conn.execute("SELECT state, paper_status FROM documents WHERE id = ?",
+                               (doc_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no document {doc_id}")
+            if "state" in fields:
+                check_document_move(doc_id, row["state"], fields["state"])
+            if "paper_status" in fields:
+                check_paper_move(doc_id, row["paper_status"], fields["paper_status"])
         fields["updated_at"] = now()
         assignments = ", ".join(f"{name} = ?" for name in fields)
         cursor = conn.execute(f"UPDATE documents SET {assignments} WHERE id = ?",

@@ -38,7 +38,7 @@ def add_filed(database, home, name: str, pdf: Path, batch: str = "box-0042",
             "position": store_db.next_position(database, batch), "source_name": name,
             "source_path": str(home.inbox / name), "source_size": len(data),
             "source_mtime": 0.0, "sha256": hashlib.sha256(data + b"scan").hexdigest(),
-            "pipeline": "default", "state": store_db.RECEIVED,
+            "pipeline": "default", "state": store_db.FILED,  # seeded as filed
         })
     metadata = {"record_class": "council-tax", "document_date": "2021-03-14",
                 "refs": json.dumps(["CT-40012345"]), "disposal_due": "2028-04-01",
@@ -46,5 +46,5 @@ def add_filed(database, home, name: str, pdf: Path, batch: str = "box-0042",
                 "class_confidence": 0.93, "pages": 1}
     metadata.update(fields)
     store_db.update_document(database, doc_id, "tester", "document.filed", {"test": True},
-                             state=store_db.FILED, output_pdf=str(pdf), **metadata)
+                             output_pdf=str(pdf), **metadata)
     return doc_id

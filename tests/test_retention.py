@@ -199,9 +199,9 @@ def make_record(database, record_class: str | None, refs=(), document_date: str 
             "id": doc_id, "batch_id": "b1", "box": "box-1", "source_name": f"{doc_id}.pdf",
             "source_path": f"/scans/{doc_id}.pdf", "source_size": 1, "source_mtime": 0.0,
             "sha256": hashlib.sha256(doc_id.encode()).hexdigest(), "pipeline": "default",
-            "state": store_db.RECEIVED,
+            "state": state,  # seeded in the state under test
         })
-    store_db.update_document(database, doc_id, "tester", "test.setup", {}, state=state,
+    store_db.update_document(database, doc_id, "tester", "test.setup", {},
                              record_class=record_class, refs=json.dumps(list(refs)),
                              document_date=document_date)
     return doc_id

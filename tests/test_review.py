@@ -47,7 +47,7 @@ def _ocred(db, text: str, name: str | None = None, state: str = store_db.PROCESS
             "source_name": name or f"{doc_id}.tif", "source_path": f"/scans/{doc_id}.tif",
             "source_size": 10, "source_mtime": 0.0,
             "sha256": hashlib.sha256(f"{doc_id} {text}".encode()).hexdigest(),
-            "pipeline": "default", "state": store_db.RECEIVED,
+            "pipeline": "default", "state": store_db.OCR,  # seeded as handed to OCR
         })
     store_db.record_ocr_result(db, doc_id, "tester", [{
         "page_no": 1, "confidence": 95.0, "words": len(text.split()), "rotation": 0,
