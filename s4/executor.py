@@ -166,6 +166,7 @@ class LocalPool:
                 slot.job = None
                 events.append(JobDone(job, payload) if kind == "done" else JobFailed(job, payload))
             elif slot.process.sentinel in ready:
+                slot.process.join(timeout=5)
                 code = slot.process.exitcode
                 events.append(self._crashed(slot, f"the OCR worker process died (exit {code})"))
             elif self.clock() >= slot.deadline:
