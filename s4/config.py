@@ -323,11 +323,30 @@ class StoreSettings(StrictModel):
         return self
 
 
+class AuditSettings(StrictModel):
+    """Anchoring the audit log's head with an RFC 3161 time-stamping authority (TSA)."""
+
+    # Where ``s4 audit anchor`` POSTs its timestamp query (application/timestamp-query).
+    tsa_url: str = ""
+    # PEM file: the TSA's certificate first, then its CA chain up to the root (relative
+    # paths are in the S4 home). Replies and stored tokens are checked against it.
+    tsa_certificate: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("tsa_url must be an http:// or https:// address")
+        return value
+
+
 class Settings(StrictModel):
     s4: GeneralSettings = Field(default_factory=GeneralSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     ocr: OcrWorkerSettings = Field(default_factory=OcrWorkerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
 def _toml_line(text: str, loc: tuple) -> int | None:

@@ -8,6 +8,7 @@ audit event in one transaction, so the trail can never disagree with the state.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -18,7 +19,15 @@ from typing import Any
 
 import sqlite_utils
 
-from s4.events import GENESIS_HASH, canonical_json, entry_hash
+from s4.events import (
+    GENESIS_HASH,
+    KeptHead,
+    audit_folder,
+    canonical_json,
+    entry_hash,
+    record_head,
+)
+from s4.events import log as audit_logger
 
 SCHEMA_VERSION = 1
 
@@ -173,7 +182,20 @@ DESTRUCTION_COLUMNS: dict[str, str] = {
     # the sealed certificate itself, so a crash before its files were written can be finished
     "certificate_json": "TEXT",
 }
+_ANCHORS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_anchors (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    token BLOB NOT NULL,
+    tsa_url TEXT NOT NULL,
+    tsa_time TEXT NOT NULL,
+    anchored_at TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+"""
 EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
+    _ANCHORS_SCHEMA,
     """
     CREATE TABLE IF NOT EXISTS destructions (
         id TEXT PRIMARY KEY,
@@ -265,8 +287,27 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
+        db.__dict__.pop("_s4_new_head", None)
         raise
     conn.execute("COMMIT")
+    _keep_head(db)
+
+
+def _keep_head(db: sqlite_utils.Database) -> None:
+    """After a commit that appended audit entries, record the new head outside the database
+    (``events.record_head``). The commit has happened: a failure here is logged, not raised,
+    and ``s4 audit verify`` then sees the database ahead of the head file, which is fine."""
+    head = db.__dict__.pop("_s4_new_head", None)
+    if head is None:
+        return
+    path = audit_database_path(db)
+    if path is None:  # an in-memory database has no home
+        return
+    try:
+        record_head(audit_folder(path), head)
+    except OSError as exc:
+        audit_logger.warning("could not record the audit head %s:%s outside the database: "
+                             "%s", head.seq, head.hash, exc.strerror or exc)
 
 
 def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -292,6 +333,9 @@ def append_event(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, at, actor, action, subject, details_text, prev_hash, digest),
     )
+    db.__dict__["_s4_new_head"] = KeptHead(seq, digest, at)
+    if not conn.in_transaction:  # autocommitted: no transaction() will record the head
+        _keep_head(db)
     return {"seq": seq, "hash": digest}
 
 
@@ -1026,6 +1070,41 @@ def audit_database_path(db: sqlite_utils.Database) -> str | None:
         if row["name"] == "main":
             return row["file"] or None
     return None
+
+
+# ---- audit anchors (RFC 3161 timestamp tokens over the head; ``s4 audit anchor``)
+# The one write ``s4 audit`` makes: an anchor and its ``audit.anchored`` entry. It creates
+# only its own table, never migrates (which would put back dropped triggers).
+
+
+def insert_audit_anchor(db: sqlite_utils.Database, actor: str, seq: int, digest: str,
+                        token: bytes, tsa_url: str, tsa_time: str) -> dict[str, Any]:
+    """Store a timestamp token for entry ``seq`` and log it, in one transaction."""
+    db.conn.executescript(_ANCHORS_SCHEMA)
+    with transaction(db) as conn:
+        cursor = conn.execute(
+            "INSERT INTO audit_anchors (seq, hash, token, tsa_url, tsa_time, anchored_at,"
+            " actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, digest, token, tsa_url, tsa_time, now(), actor))
+        anchor_id = cursor.lastrowid
+        event = append_event(db, actor, "audit.anchored", f"anchor:{anchor_id}",
+                             {"seq": seq, "hash": digest, "tsa": tsa_url, "tsa_time": tsa_time,
+                              "token_sha256": hashlib.sha256(token).hexdigest()})
+    return {"id": anchor_id, "event_seq": event["seq"]}
+
+
+def audit_anchors(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every stored anchor, oldest first; none when the table was never created."""
+    exists = db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                             "'audit_anchors'").fetchone()
+    if not exists:
+        return []
+    return [dict(r) for r in db.conn.execute("SELECT * FROM audit_anchors ORDER BY id")]
+
+
+def audit_anchored_event_count(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM events WHERE action = 'audit.anchored'"
+                           ).fetchone()["n"]
 
 
 def audit_trail(
