@@ -247,6 +247,9 @@ def _refusal(path: Path, mode: int, folder: str | None = None) -> NotTaken:
             remedy = ("S4 never follows links out of the inbox: copy the real folder in "
                       "instead")
         return NotTaken(path, f"the folder {display_name(folder)} is {what}; {remedy}")
+    if stat.S_ISLNK(mode) and path.is_dir():  # stat, never open: safe whatever it points at
+        what, remedy = "a symbolic link to a folder", ("S4 never follows links out of the "
+                                                       "inbox: copy the real folder in instead")
     return NotTaken(path, f"{what}; {remedy}")
 
 
