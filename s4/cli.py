@@ -66,6 +66,8 @@ EXPORT_FIELDS = [
     "replaces", "superseded_by", "last_verified_at",
     # a person's QA verdict, and when (the paper waits from then too)
     "qa_status", "qa_at",
+    # the file name's bytes (hex) when they are not UTF-8; source_name shows them escaped
+    "source_name_raw",
 ]
 
 
@@ -278,7 +280,8 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float,
         ("  waiting for review (s4 review list)", len(by_state.get(store_db.NEEDS_REVIEW, []))),
         ("  not yet classified", len(by_state.get(store_db.PROCESSED, []))),
         ("duplicates (not processed again)", len(by_state.get(store_db.DUPLICATE, []))),
-        ("quarantined", len(quarantined)), ("unreadable (not taken)", len(unreadable)),
+        ("quarantined", len(quarantined)),
+        ("not taken (unreadable, links, pipes)", len(unreadable)),
         ("unfinished", unfinished),
         ("elapsed", f"{seconds:.1f} s"), ("pages/minute", f"{rate:.1f}"),
     ):
@@ -408,6 +411,16 @@ def status(obj: Context, batch: str | None) -> None:
         table.add_row(batch_id, entry["pipeline"], str(entry["docs"]), str(entry["pages"]),
                       *(str(entry.get(state, 0)) for state in states))
     out.print(table if summary else "No batches yet.")
+    refused = store_db.not_taken_entries(database)
+    if refused:  # links, pipes and the like `s4 watch` found in the inbox and left alone
+        entries = Table(title="Not taken from the inbox (left as they are)",
+                        title_justify="left")
+        entries.add_column("entry", overflow="fold")
+        entries.add_column("reason", overflow="fold")
+        entries.add_column("since", no_wrap=True)
+        for entry in refused:
+            entries.add_row(entry["path"], entry["reason"], entry["first_seen"])
+        out.print(entries)
 
 
 def _num(value: float | None) -> str:
@@ -611,6 +624,8 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     replaces, superseded_by (links between a record and its re-scan); last_verified_at
     (the latest passing fixity check; verified_at is the first, which the paper waits on);
     qa_status, qa_at (a person's QA verdict and when: the paper waits from then too);
+    source_name_raw (the file name's bytes in hex, only when they are not valid UTF-8;
+    source_name then shows them escaped, e.g. b\\xff.pdf);
     and text with --with-text (pages separated by form feeds).
 
     \b

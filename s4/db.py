@@ -177,6 +177,9 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
     "last_verified_at": "TEXT",  # the latest passing fixity check (verified_at: the first)
     "store_meta_stale": "INTEGER",  # 1: a decision changed after storing; fields need a refresh
+    # ingest: the file name's bytes as hex, only when they are not valid UTF-8 (source_name
+    # then shows the bad bytes escaped, e.g. b\\xff.pdf); otherwise source_name is exact
+    "source_name_raw": "TEXT",
 }
 DESTRUCTION_COLUMNS: dict[str, str] = {
     # the sealed certificate itself, so a crash before its files were written can be finished
@@ -405,7 +408,7 @@ def insert_document(db: sqlite_utils.Database, actor: str, fields: dict[str, Any
         "sha256": record["sha256"], "size": record["source_size"],
         "state": record["state"],
     }
-    for link in ("duplicate_of", "replaces"):
+    for link in ("duplicate_of", "replaces", "source_name_raw"):
         if record.get(link):
             details[link] = record[link]
     action = "document.duplicate" if record["state"] == DUPLICATE else "document.received"
@@ -1136,3 +1139,46 @@ def audit_trail(
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     for row in db.conn.execute(f"SELECT * FROM events{where} ORDER BY seq", params):
         yield dict(row)
+
+
+# ---- inbox entries not taken (links, FIFOs, sockets, devices left in the inbox)
+
+EXTRA_SCHEMA.append("""
+    CREATE TABLE IF NOT EXISTS inbox_not_taken (
+        path_hex TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    """)
+
+
+def note_not_taken(db: sqlite_utils.Database, path_hex: str, path: str, reason: str) -> bool:
+    """Remember an inbox entry S4 refused. True when it is new (or its reason changed)."""
+    stamp = now()
+    with transaction(db) as conn:
+        row = conn.execute("SELECT reason FROM inbox_not_taken WHERE path_hex = ?",
+                           (path_hex,)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO inbox_not_taken (path_hex, path, reason, first_seen, "
+                         "last_seen) VALUES (?, ?, ?, ?, ?)",
+                         (path_hex, path, reason, stamp, stamp))
+            return True
+        conn.execute("UPDATE inbox_not_taken SET reason = ?, last_seen = ? WHERE path_hex = ?",
+                     (reason, stamp, path_hex))
+        return row["reason"] != reason
+
+
+def forget_not_taken(db: sqlite_utils.Database, path_hex: str) -> None:
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM inbox_not_taken WHERE path_hex = ?", (path_hex,))
+
+
+def not_taken_entries(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Entries refused from the inbox, oldest first (empty on a home not yet migrated)."""
+    try:
+        rows = db.conn.execute("SELECT * FROM inbox_not_taken ORDER BY first_seen, path")
+        return [dict(row) for row in rows]
+    except sqlite3.OperationalError:  # no such table: no `s4 watch` since this version
+        return []
