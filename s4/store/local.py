@@ -109,7 +109,7 @@ class LocalBackend:
                           root_bytes=len(os.fsencode(self.root.resolve())) + 1,
                           companion=".json")
 
-    def _write_error(self, exc: OSError, what: Path, upload: Upload) -> Exception:
+    def _write_error(self, exc: OSError, what: Path) -> Exception:
         if exc.errno in RECORD_ERRNOS:
             return RecordProblem(
                 f"the store folder refused {what} ({exc.strerror}); S4 already shortens "
@@ -142,7 +142,7 @@ class LocalBackend:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise self._write_error(exc, folder, upload) from None
+            raise self._write_error(exc, folder) from None
         try:
             source = upload.path.open("rb")
         except OSError as exc:
@@ -153,7 +153,7 @@ class LocalBackend:
         try:
             written = write_atomically(target, source=upload.path)
         except OSError as exc:
-            raise self._write_error(exc, target, upload) from None
+            raise self._write_error(exc, target) from None
         if not written:
             existing = sha256_of(target)
             if existing != upload.sha256:
@@ -172,7 +172,7 @@ class LocalBackend:
             write_atomically(sidecar, json.dumps(metadata, indent=2, ensure_ascii=False)
                              .encode("utf-8") + b"\n", replace=True)
         except OSError as exc:
-            raise self._write_error(exc, sidecar, upload) from None
+            raise self._write_error(exc, sidecar) from None
         journal.set(state="fields_set")
         result = self._check_file(target, upload.size, upload.sha256)
         if not result.ok:
