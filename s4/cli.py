@@ -12,8 +12,11 @@ Exit status (scripts may rely on these):
 from __future__ import annotations
 
 import csv
+import errno
+import getpass
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,7 +87,10 @@ def setup_logging(home: Home | None, verbose: bool) -> None:
     handler.setLevel(level)
     root.addHandler(handler)
     if home is not None and (home.root / "logs").is_dir():
-        file_handler = logging.FileHandler(home.root / "logs" / "s4.log", encoding="utf-8")
+        try:
+            file_handler = logging.FileHandler(home.root / "logs" / "s4.log", encoding="utf-8")
+        except OSError:  # a read-only home: reading commands still work, without a log file
+            return
         file_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         file_handler.setLevel(logging.INFO)
@@ -95,6 +101,7 @@ class Context:
     def __init__(self, home: Home, verbose: bool):
         self.home = home
         self.verbose = verbose
+        self.read_only_noted = False
 
     def require_home(self) -> Home:
         if not self.home.exists():
@@ -104,15 +111,63 @@ class Context:
             )
         return self.home
 
-    def database(self):
+    def require_writable(self) -> Home:
+        """Exit 3 with a plain message when the home's database cannot be written."""
         home = self.require_home()
+        blocked = store_db.unwritable_parts(home.database)
+        if blocked:
+            fail(read_only_message(blocked), EXIT_ENVIRONMENT)
+        return home
+
+    def database(self, only_reads: bool = False, migrate: bool = True):
+        """The home's database. A command that ``only_reads`` still works on a home S4 may
+        not write (read-only file system or permissions): it is opened read-only as it is.
+        Any other command against such a home exits 3 saying which file is read-only."""
+        home = self.require_home()
+        blocked = store_db.unwritable_parts(home.database)
+        if blocked and not only_reads:
+            fail(read_only_message(blocked), EXIT_ENVIRONMENT)
+        if blocked:
+            return self._read_only_database(home)
         database = store_db.connect(home.database)
-        store_db.migrate(database)
-        try:
-            check_home_location(home, database)
-        except S4Error as exc:
-            fail(str(exc), EXIT_ENVIRONMENT)
+        if migrate:
+            store_db.migrate(database)
+            try:
+                check_home_location(home, database)
+            except S4Error as exc:
+                fail(str(exc), EXIT_ENVIRONMENT)
         return database
+
+    def _read_only_database(self, home: Home):
+        database = store_db.connect(home.database, read_only=True)
+        gaps = store_db.schema_gaps(database)
+        if gaps:
+            fail(f"{home.database} was written by an older S4 and must be upgraded before it "
+                 f"can be read (missing: {', '.join(gaps[:5])}), which needs write access: "
+                 "run any S4 command once on a writable copy at the same path. Nothing was "
+                 "changed.", EXIT_ENVIRONMENT)
+        recorded, here = store_db.recorded_home_root(database), str(home.root.resolve())
+        if recorded not in (None, here):
+            fail(f"{home.database} belongs to the S4 home at {recorded}, not {here}: an S4 "
+                 f"home keeps absolute paths, so it cannot be used after being moved or "
+                 f"copied. Open it at {recorded}. Nothing was changed.", EXIT_ENVIRONMENT)
+        if not self.read_only_noted:
+            self.read_only_noted = True
+            console.print(f"note: {home.root} is read-only for S4; showing it as it is "
+                          "(nothing can be changed until it is writable again).",
+                          highlight=False, soft_wrap=True)
+        return database
+
+
+def read_only_message(blocked: list[str]) -> str:
+    """Which part of the home is read-only, and what to do about it."""
+    return (f"the S4 home cannot be written: {'; '.join(blocked)} "
+            f"{'is' if len(blocked) == 1 else 'are'} read-only for user {getpass.getuser()}. "
+            "Make them writable by the S4 user (the database's -wal and -shm files too: "
+            "e.g. `chmod u+w s4.db s4.db-wal s4.db-shm` and the folder, or `chown`), or "
+            "remount the file system read-write, then run again. Commands that only read "
+            "(status, show, export, audit, review list/show, retention due, hold list, "
+            "paper status) still work. Nothing was changed.")
 
 
 def fail(message: str, code: int) -> None:
@@ -121,7 +176,38 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+_ENVIRONMENT_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+_ENVIRONMENT_SQLITE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR",
+                       "SQLITE_PERM")
+
+
+class S4Group(click.Group):
+    """The command group: an environment failure that escapes a command (a read-only or
+    full disk met half-way) ends with exit 3 and a plain message, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.OperationalError as exc:
+            name = getattr(exc, "sqlite_errorname", "") or ""
+            if not name.startswith(_ENVIRONMENT_SQLITE):
+                raise
+            home = ctx.obj.home if isinstance(ctx.obj, Context) else None
+            blocked = store_db.unwritable_parts(home.database) if home else []
+            if blocked or name.startswith("SQLITE_READONLY"):
+                fail(read_only_message(blocked or [str(home.database if home else "s4.db")]),
+                     EXIT_ENVIRONMENT)
+            fail(f"the S4 database {home.database if home else ''} cannot be used: {exc} "
+                 f"({name}). Nothing was lost; fix it and run again.", EXIT_ENVIRONMENT)
+        except OSError as exc:
+            if exc.errno not in _ENVIRONMENT_ERRNOS:
+                raise
+            where = exc.filename or (ctx.obj.home.root if isinstance(ctx.obj, Context) else "")
+            fail(str(environment_error(exc, where)), EXIT_ENVIRONMENT)
+
+
+@click.group(cls=S4Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", "home_path", envvar="S4_HOME", type=click.Path(file_okay=False),
               help="S4 home directory (default: $S4_HOME, else ~/s4).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step, not just problems.")
@@ -180,7 +266,7 @@ def init(obj: Context) -> None:
 
 
 def _open_line(obj: Context, progress=None, actor: str | None = None) -> Line:
-    home = obj.require_home()
+    home = obj.require_writable()
     try:
         return Line(home, actor or store_db.default_actor(), progress=progress)
     except ConfigError as exc:
@@ -362,7 +448,7 @@ def status(obj: Context, batch: str | None) -> None:
       s4 status
       s4 status box-0042
     """
-    database = obj.database()
+    database = obj.database(only_reads=True)
     if batch:
         if store_db.get_batch(database, batch) is not None:
             documents, title = store_db.documents(database, batch), f"Batch {batch}"
@@ -452,7 +538,7 @@ def show(obj: Context, doc: str) -> None:
     Example:
       s4 show D000012
     """
-    database = obj.database()
+    database = obj.database(only_reads=True)
     doc_id = _doc_id_or_fail(doc)
     record = store_db.get_document(database, doc_id)
     if record is None:
@@ -633,7 +719,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
       s4 export documents --format csv --batch box-0042 -o box-0042.csv
       s4 export documents --format jsonl --with-text | jq .
     """
-    database = obj.database()
+    database = obj.database(only_reads=True)
     fields = EXPORT_FIELDS + (["text"] if with_text else [])
     try:
         stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout

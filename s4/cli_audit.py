@@ -32,8 +32,8 @@ def _cli():
 
 
 def _database(obj):
-    home = obj.require_home()
-    return store_db.connect(home.database)
+    # Reading only, and never migrated; a read-only home is opened read-only.
+    return obj.database(only_reads=True, migrate=False)
 
 
 def _head_option(ctx: click.Context, param: click.Parameter, value: str | None):

@@ -10,12 +10,15 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -146,7 +149,11 @@ def normalise_doc_id(text: str) -> str:
     return doc_label(int(digits))
 
 
-def connect(path: Path) -> sqlite_utils.Database:
+def connect(path: Path, read_only: bool = False) -> sqlite_utils.Database:
+    """Open the home's database; ``read_only`` for a home S4 may not write (see
+    :func:`_connect_read_only`)."""
+    if read_only:
+        return _connect_read_only(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -155,6 +162,83 @@ def connect(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA busy_timeout=30000")
     db = sqlite_utils.Database(conn)
     return db
+
+
+# --------------------------------------------------------------------------- read-only homes
+# A WAL database can be read without write access (SQLite >= 3.22) when its -wal and -shm
+# files exist and are readable (the wal-index is then built in private memory), or when the
+# folder is writable so SQLite can create them. In a read-only folder with no -wal file
+# (the last writer closed cleanly) ``mode=ro`` fails with SQLITE_READONLY_DIRECTORY; the
+# database file then holds everything, and ``immutable=1`` reads it without any locking.
+# immutable is used only in that case: with a -wal present it would silently ignore the
+# transactions still in it, and it is safe only while nothing writes the file meanwhile.
+
+
+def _uri(path: Path, query: str) -> str:
+    return f"file:{quote(str(Path(path).resolve()))}?{query}"
+
+
+def _connect_read_only(path: Path) -> sqlite_utils.Database:
+    if not Path(path).is_file():  # mode=ro never creates; say so plainly
+        raise sqlite3.OperationalError(f"unable to open database file {path}")
+    wal = Path(f"{path}-wal")
+    has_wal = wal.exists() and wal.stat().st_size > 0
+    conn = sqlite3.connect(_uri(path, "mode=ro"), uri=True, timeout=30, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if has_wal or getattr(exc, "sqlite_errorname", "") not in (
+                "SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN", "SQLITE_READONLY_CANTINIT"):
+            raise
+        conn = sqlite3.connect(_uri(path, "immutable=1"), uri=True, isolation_level=None,
+                               check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only=ON")  # belt and braces: this connection never writes
+    conn.execute("PRAGMA busy_timeout=30000")
+    return sqlite_utils.Database(conn)
+
+
+def is_read_only(db: sqlite_utils.Database) -> bool:
+    return bool(db.conn.execute("PRAGMA query_only").fetchone()[0])
+
+
+def unwritable_parts(path: Path) -> list[str]:
+    """What stops S4 writing the database at ``path``: the read-only file system, or the
+    database, its -wal/-shm files or its folder not writable by this user. Empty: writable."""
+    folder = Path(path).parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return [f"the file system holding {folder} (mounted read-only)"]
+    except OSError:
+        pass
+    parts = [str(candidate) for candidate in (Path(path), Path(f"{path}-wal"),
+                                              Path(f"{path}-shm"))
+             if candidate.exists() and not os.access(candidate, os.W_OK)]
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        parts.append(f"the folder {folder}")
+    return parts
+
+
+def schema_gaps(db: sqlite_utils.Database) -> list[str]:
+    """Tables or columns :func:`migrate` would add (a read-only home cannot be migrated)."""
+    tables = {row["name"] for row in db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    wanted = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA + "".join(EXTRA_SCHEMA))
+    gaps = [name for name in wanted if name not in tables]
+    for table, columns in (("documents", DOCUMENT_COLUMNS),
+                           ("destructions", DESTRUCTION_COLUMNS)):
+        if table in tables:
+            existing = {row["name"] for row in db.conn.execute(f"PRAGMA table_info({table})")}
+            gaps += [f"{table}.{name}" for name in columns if name not in existing]
+    return gaps
+
+
+def recorded_home_root(db: sqlite_utils.Database) -> str | None:
+    """The home this database belongs to, without recording it (for read-only opening)."""
+    row = db.conn.execute("SELECT value FROM meta WHERE key = 'home_root'").fetchone()
+    return row["value"] if row else None
 
 
 # Columns later stages add to ``documents`` (name -> SQL type). Added idempotently, so an
