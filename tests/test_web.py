@@ -297,3 +297,10 @@ def test_user_commands_record_the_os_user_and_never_the_password(home):
                                               "user.disabled"]
     assert {e["actor"] for e in changes} == {store_db.default_actor()}
     assert secret not in "".join(str(e) for e in events(home))
+
+
+def test_user_and_serve_commands_have_help_with_an_example(home):
+    for command in (["user"], ["user", "add"], ["user", "list"], ["user", "disable"],
+                    ["user", "password"], ["serve"]):
+        result = CliRunner().invoke(cli, ["--home", str(home.root), *command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output, command

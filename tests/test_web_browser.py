@@ -18,6 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from s4 import accounts
 from s4 import db as store_db
+from s4.pipeline import HomeLock
 from tests.conftest import S4_BIN, run_s4, wait_for, write_scan
 from tests.web_support import PASSWORD
 
@@ -51,6 +52,7 @@ def served(home):
     (doc,) = store_db.documents(database)
     database.conn.close()
     port = free_port()
+    line_lock = HomeLock(home).__enter__()  # as if `s4 watch` were running: serve must not care
     log = (home.root / "serve.log").open("wb")
     server = subprocess.Popen([str(S4_BIN), "--home", str(home.root), "serve", "--port",
                                str(port)], stdout=log, stderr=subprocess.STDOUT,
@@ -65,6 +67,7 @@ def served(home):
         server.terminate()
         server.wait(timeout=30)
         log.close()
+        line_lock.__exit__(None, None, None)
 
 
 def test_sign_in_see_batches_open_a_document_see_its_page_and_sign_out(served):
