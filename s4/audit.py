@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,26 @@ def _structure_problems(database) -> list[str]:
         problems.append("the events table was rebuilt: seq is no longer its integer primary "
                         "key")
     return problems
+
+
+def log_time(text: str) -> str:
+    """A date or date-time (ISO; UTC unless it carries an offset) -> the log's time form.
+
+    Used by ``s4 audit log --since`` and the desk's audit filters; a ValueError says what
+    form to use.
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        else:
+            moment = datetime.fromisoformat(value.replace(" ", "T", 1))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None \
+                else moment.astimezone(UTC)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date: use 2026-05-01 or 2026-05-01T14:30 "
+                         "(UTC unless an offset is given)") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def head(database) -> tuple[int, str]:

@@ -768,6 +768,8 @@ from s4.cli_retention import retention as _retention_commands  # noqa: E402
 from s4.cli_review import classify_group as _classify_commands  # noqa: E402
 from s4.cli_review import review as _review_commands  # noqa: E402
 from s4.cli_store import store as _store_commands  # noqa: E402  (registered after cli exists)
+from s4.cli_users import serve as _serve_command  # noqa: E402
+from s4.cli_users import user as _user_commands  # noqa: E402
 
 cli.add_command(_store_commands)
 cli.add_command(_retention_commands)
@@ -776,3 +778,5 @@ cli.add_command(_audit_commands)
 cli.add_command(_paper_commands)
 cli.add_command(_review_commands)
 cli.add_command(_classify_commands)
+cli.add_command(_user_commands)
+cli.add_command(_serve_command)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime
 
 import click
 from rich import box as rich_box
@@ -49,18 +48,10 @@ def _since_option(ctx: click.Context, param: click.Parameter, value: str | None)
     """A date or date-time (ISO; UTC unless it carries an offset) -> the log's time form."""
     if value is None:
         return None
-    text = value.strip()
     try:
-        if len(text) == 10:
-            moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-        else:
-            moment = datetime.fromisoformat(text.replace(" ", "T", 1))
-            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None \
-                else moment.astimezone(UTC)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date: use 2026-05-01 or "
-                                 "2026-05-01T14:30 (UTC unless an offset is given)") from None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return audit_log.log_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()

@@ -317,6 +317,27 @@ EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by la
         classes TEXT NOT NULL
     );
     """,
+    # accounts and web sessions (the desk, ``s4 serve``)
+    """
+    CREATE TABLE IF NOT EXISTS users (
+        name TEXT PRIMARY KEY,
+        roles TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        last_sign_in TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users(name),
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_name);
+    """,
 ]
 
 
@@ -1196,14 +1217,17 @@ def audit_anchored_event_count(db: sqlite_utils.Database) -> int:
 
 def audit_trail(
     db: sqlite_utils.Database, doc: str | None = None, box: str | None = None,
-    since: str | None = None,
+    since: str | None = None, actor: str | None = None, action: str | None = None,
+    until: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Events for ``s4 audit log``, in sequence order. Filters combine (AND).
 
     ``doc``: events about that document. ``box``: events about documents in the box, the
     box itself (``box:ID``), its batches (``batch:ID``) and the certificates that cover it
     (``certificate:ID``). ``since``: ``at`` on or after
-    this UTC timestamp (same ISO form as ``now()``).
+    this UTC timestamp (same ISO form as ``now()``); ``until``: ``at`` before it.
+    ``actor``: that person exactly; ``action``: that action, or every action under it when it
+    ends in ``.`` (``user.`` matches ``user.signed_in``).
     """
     clauses: list[str] = []
     params: list[Any] = []
@@ -1220,6 +1244,18 @@ def audit_trail(
     if since is not None:
         clauses.append("at >= ?")
         params.append(since)
+    if until is not None:
+        clauses.append("at < ?")
+        params.append(until)
+    if actor is not None:
+        clauses.append("actor = ?")
+        params.append(actor)
+    if action is not None and action.endswith("."):
+        clauses.append("substr(action, 1, ?) = ?")
+        params += [len(action), action]
+    elif action is not None:
+        clauses.append("action = ?")
+        params.append(action)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     for row in db.conn.execute(f"SELECT * FROM events{where} ORDER BY seq", params):
         yield dict(row)
@@ -1266,3 +1302,93 @@ def not_taken_entries(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         return [dict(row) for row in rows]
     except sqlite3.OperationalError:  # no such table: no `s4 watch` since this version
         return []
+# ---- accounts and web sessions
+# The desk's people and their signed-in sessions. Only a SHA-256 of a session token is kept,
+# so a copy of the database cannot be used to sign in. Every change to an account is written
+# with its audit event in the same transaction.
+
+
+def insert_user(db: sqlite_utils.Database, actor: str, name: str, roles: list[str],
+                password_hash: str) -> None:
+    """Add an account; raises sqlite3.IntegrityError when the name is taken."""
+    with transaction(db) as conn:
+        conn.execute(
+            "INSERT INTO users (name, roles, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            (name, json.dumps(roles), password_hash, now()))
+        append_event(db, actor, "user.added", f"user:{name}", {"roles": roles})
+
+
+def get_user(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    record = _row(db.conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone())
+    if record is not None:
+        record["roles"] = json.loads(record["roles"])
+    return record
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in db.conn.execute("SELECT * FROM users ORDER BY name")]
+    for row in rows:
+        row["roles"] = json.loads(row["roles"])
+    return rows
+
+
+def change_user(db: sqlite_utils.Database, name: str, actor: str, action: str,
+                details: dict[str, Any] | None = None, end_sessions: bool = False,
+                **fields: Any) -> None:
+    """Change an account's columns and log why; ``end_sessions`` signs the person out."""
+    with transaction(db) as conn:
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        cursor = conn.execute(f"UPDATE users SET {assignments} WHERE name = ?",
+                              (*fields.values(), name))
+        if cursor.rowcount != 1:
+            raise KeyError(f"no user {name}")
+        if end_sessions:
+            conn.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,))
+        append_event(db, actor, action, f"user:{name}", details or {})
+
+
+def log_event(db: sqlite_utils.Database, actor: str, action: str, subject: str,
+              details: dict[str, Any] | None = None) -> None:
+    """One audit entry on its own (e.g. a sign-in refused for an unknown name)."""
+    with transaction(db):
+        append_event(db, actor, action, subject, details or {})
+
+
+def insert_web_session(db: sqlite_utils.Database, token_sha256: str, user_name: str,
+                       csrf_token: str, at: str, details: dict[str, Any]) -> None:
+    """Start a session, reset the failure count and log the sign-in, together."""
+    with transaction(db) as conn:
+        conn.execute(
+            "INSERT INTO web_sessions (token_sha256, user_name, csrf_token, created_at,"
+            " last_seen) VALUES (?, ?, ?, ?, ?)", (token_sha256, user_name, csrf_token, at, at))
+        conn.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL,"
+                     " last_sign_in = ? WHERE name = ?", (at, user_name))
+        append_event(db, user_name, "user.signed_in", f"user:{user_name}", details)
+
+
+def get_web_session(db: sqlite_utils.Database, token_sha256: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM web_sessions WHERE token_sha256 = ?",
+                                (token_sha256,)).fetchone())
+
+
+def touch_web_session(db: sqlite_utils.Database, token_sha256: str, at: str) -> None:
+    with transaction(db) as conn:
+        conn.execute("UPDATE web_sessions SET last_seen = ? WHERE token_sha256 = ?",
+                     (at, token_sha256))
+
+
+def end_web_session(db: sqlite_utils.Database, token_sha256: str, actor: str | None,
+                    action: str | None, details: dict[str, Any] | None = None) -> None:
+    """Delete a session; with ``action``, log it (sign-out, expiry) in the same transaction."""
+    with transaction(db) as conn:
+        row = conn.execute("SELECT user_name FROM web_sessions WHERE token_sha256 = ?",
+                           (token_sha256,)).fetchone()
+        conn.execute("DELETE FROM web_sessions WHERE token_sha256 = ?", (token_sha256,))
+        if row is not None and action is not None:
+            append_event(db, actor or row["user_name"], action, f"user:{row['user_name']}",
+                         details or {})
+
+
+def web_session_count(db: sqlite_utils.Database, user_name: str) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM web_sessions WHERE user_name = ?",
+                           (user_name,)).fetchone()["n"]

@@ -37,6 +37,15 @@ ignore = [".*", "Thumbs.db", "desktop.ini", "~$*", "*.tmp", "*.part"]
 # OCR worker processes; each runs one Tesseract page at a time. 0 = one per CPU core.
 workers = 0
 
+[web]
+# The desk (`s4 serve`). A session unused this long ends; the person signs in again.
+idle_minutes = 30
+# This many failed sign-ins in a row lock the account for lockout_minutes.
+max_failed_sign_ins = 5
+lockout_minutes = 15
+# true when the desk is reached through https (a reverse proxy): cookies are then "Secure".
+https = false
+
 # Where filed records are stored. The default is the store/ folder in this home, laid out as
 # {record_class}/{year}/, each record with a .json metadata sidecar. For SharePoint, remove
 # the leading "# " from the [store] and [store.sharepoint] lines below and fill them in;
