@@ -9,8 +9,9 @@ DEMO_HOME ?= .demo-home
 SAMPLE_SCANS = $(wildcard samples/scans/scan_*.pdf samples/scans/scan_*.tif \
 	samples/scans/scan_*.jpg samples/scans/scan_*.png)
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd ghostscript unpaper \
-	pngquant poppler-utils qpdf fonts-dejavu-core
+	pngquant poppler-utils qpdf fonts-dejavu-core chromium
 # Binaries that prove the system packages are present (skip apt-get when they are).
+# chromium: the desk's browser tests drive Debian's build (Playwright never downloads one).
 SYSTEM_BINARIES := tesseract gs unpaper pngquant pdftoppm qpdf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -25,10 +26,11 @@ help:
 	@echo "make lint   ruff"
 
 system: $(STAMP)/system
-$(STAMP)/system:
+$(STAMP)/system: Makefile
 	@mkdir -p $(STAMP)
 	@missing=0; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing=1; done; \
 	[ -f /usr/share/tesseract-ocr/5/tessdata/osd.traineddata ] || missing=1; \
+	[ -x /usr/bin/chromium ] || missing=1; \
 	if [ $$missing = 1 ]; then \
 		echo "Installing system packages: $(SYSTEM_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \

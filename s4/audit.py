@@ -5,10 +5,16 @@ file directly with the append-only triggers dropped, and names the first bad ent
 reason a person can act on (edited, missing, inserted, moved/out of order). It also checks
 that the triggers are still in place and runs the registered certificate checks.
 
-A hash chain alone cannot stop a forger who recomputes every hash after an edit. The
-defence is a head kept outside S4: ``head`` gives ``SEQ:HASH`` for an auditor to write
-into a ticket or email, and ``verify_extends`` later proves that the log still contains
-that entry with that hash, so nothing up to it was rewritten.
+A hash chain alone cannot show entries deleted from its end, nor stop a forger who
+recomputes every hash after an edit. Three defences, each checked here:
+
+* the head file S4 writes beside the database after every commit (``audit/head``, and the
+  append-only ``audit/heads.log``): the log must still hold every head recorded there, so
+  deleting the last entries is found without anyone having kept a head;
+* RFC 3161 timestamp tokens over the head (``s4 audit anchor``, see ``anchor.py``): a forger
+  who also rewrites the head files cannot make the TSA's signature cover the new hashes;
+* a head an auditor kept outside S4: ``head`` gives ``SEQ:HASH`` for a ticket or email,
+  and ``verify_extends`` later proves the log still contains that entry with that hash.
 
 Verification streams the rows (constant memory) and only looks rows up by hash or
 sequence number when it has found a problem and needs to explain it.
@@ -19,11 +25,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from s4 import db as store_db
-from s4.events import GENESIS_HASH, entry_hash
+from s4.anchor import check_anchors
+from s4.events import (
+    GENESIS_HASH,
+    HEAD_FILE,
+    HEADS_LOG,
+    KeptHead,
+    audit_folder,
+    entry_hash,
+    read_head_file,
+    read_heads_log,
+)
 
 # The triggers db.py creates; each must exist and still refuse its statement.
 REQUIRED_TRIGGERS = {"events_no_update": "update", "events_no_delete": "delete"}
@@ -75,6 +92,13 @@ class AuditReport:
     kept_head: tuple[int, str] | None = None
     certificate_checks: int = 0
     certificate_problems: list[str] = field(default_factory=list)
+    head_file: KeptHead | None = None  # what audit/head says
+    head_file_problems: list[str] = field(default_factory=list)
+    head_file_warnings: list[str] = field(default_factory=list)  # reported, exit status 0
+    head_file_notes: list[str] = field(default_factory=list)  # only shown with --verbose
+    anchors_checked: int = 0
+    anchor_problems: list[str] = field(default_factory=list)
+    newest_anchor: tuple[int, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,6 +109,7 @@ class AuditReport:
         found += self.structure_problems
         if self.head_problem:
             found.append(self.head_problem)
+        found += self.head_file_problems + self.anchor_problems
         return found + self.certificate_problems
 
 
@@ -241,6 +266,26 @@ def _structure_problems(database) -> list[str]:
     return problems
 
 
+def log_time(text: str) -> str:
+    """A date or date-time (ISO; UTC unless it carries an offset) -> the log's time form.
+
+    Used by ``s4 audit log --since`` and the desk's audit filters; a ValueError says what
+    form to use.
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        else:
+            moment = datetime.fromisoformat(value.replace(" ", "T", 1))
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None \
+                else moment.astimezone(UTC)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date: use 2026-05-01 or 2026-05-01T14:30 "
+                         "(UTC unless an offset is given)") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def head(database) -> tuple[int, str]:
     """(sequence number, hash) of the last entry; (0, GENESIS_HASH) for an empty log."""
     last = store_db.audit_last_event(database)
@@ -301,6 +346,114 @@ def _home_of(database):
     return Home(Path(path).parent) if path else None
 
 
+# --------------------------------------------------------------------------- head file
+
+
+@dataclass
+class _HeadFileState:
+    folder: Path | None
+    head: KeptHead | None = None
+    garbled: str | None = None
+
+
+def _read_head_state(database) -> _HeadFileState:
+    """Read audit/head *before* the database snapshot: it is written only after a commit,
+    so everything it names is already in any snapshot taken later."""
+    path = store_db.audit_database_path(database)
+    if path is None:
+        return _HeadFileState(None)
+    state = _HeadFileState(audit_folder(path))
+    try:
+        state.head = read_head_file(state.folder)
+    except ValueError as exc:
+        state.garbled = str(exc)
+    except OSError as exc:
+        state.garbled = f"{state.folder / HEAD_FILE} cannot be read: {exc.strerror}"
+    return state
+
+
+def _missing_span(last_seq: int, head: KeptHead, source: str) -> str:
+    first = last_seq + 1
+    span = f"entries {first}–{head.seq} were" if head.seq > first else f"entry {first} was"
+    when = f" at {head.at}" if head.at else ""
+    return (f"the log ends at entry {last_seq} but S4 recorded head {head.seq}:"
+            f"{head.hash[:16]}…{when} in {source}: {span} deleted from the end of the log")
+
+
+def _changed_entry(entry: dict[str, Any], head: KeptHead, source: str) -> str:
+    return (f"entry {head.seq} is not the entry S4 recorded in {source} (recorded hash "
+            f"{head.hash[:16]}…, the log now has {entry['hash'][:16]}…): the log was "
+            f"replaced or rewritten at or before entry {head.seq}")
+
+
+def _head_file_checks(database, state: _HeadFileState, report: AuditReport) -> None:
+    """Call inside the snapshot. Compares audit/head and audit/heads.log with the log."""
+    if state.folder is None:
+        return
+    head_name = f"audit/{HEAD_FILE}"
+    last_seq = report.head_seq
+    if state.garbled:
+        report.head_file_problems.append(state.garbled)
+    elif state.head is not None:
+        report.head_file = state.head
+        entry = store_db.audit_event_by_seq(database, state.head.seq)
+        if entry is None and state.head.seq > last_seq:
+            report.head_file_problems.append(_missing_span(last_seq, state.head, head_name))
+        elif entry is None:
+            report.head_file_problems.append(
+                f"entry {state.head.seq}, recorded as head in {head_name}, is missing")
+        elif entry["hash"] != state.head.hash:
+            report.head_file_problems.append(_changed_entry(entry, state.head, head_name))
+        elif last_seq > state.head.seq:
+            report.head_file_notes.append(
+                f"the log is {last_seq - state.head.seq} entr(y/ies) past {head_name} "
+                f"({state.head.seq}): a commit whose head was not written (a crash, a full "
+                "disk); the next commit brings the head file up to date")
+        else:
+            report.head_file_notes.append(f"{head_name} matches the last entry")
+    limit = state.head.seq if state.head is not None else None
+    history_name = f"audit/{HEADS_LOG}"
+    history_lines = 0
+    for number, head, line in read_heads_log(state.folder):
+        history_lines += 1
+        if head is None:
+            report.head_file_problems.append(
+                f"{history_name}:{number}: {line[:80]!r} is not SEQ:HASH: the file was edited")
+            break
+        if limit is not None and head.seq > limit:
+            continue  # written after audit/head was read: not in this snapshot
+        entry = store_db.audit_event_by_seq(database, head.seq)
+        if entry is None and head.seq > last_seq and report.head_file_problems:
+            continue  # the same deletion from the end that audit/head already shows
+        source = f"{history_name}:{number}"
+        if entry is None and head.seq > last_seq:
+            problem = _missing_span(last_seq, head, source)
+        elif entry is None:
+            problem = f"entry {head.seq}, recorded as head in {source}, is missing"
+        elif entry["hash"] != head.hash:
+            problem = _changed_entry(entry, head, source)
+        else:
+            continue
+        if state.head is None or head.seq != state.head.seq or not report.head_file_problems:
+            report.head_file_problems.append(problem)  # not the head file's finding again
+        break
+    if state.head is None and not state.garbled and report.entries:
+        anchored = store_db.audit_anchors(database) or \
+            store_db.audit_anchored_event_count(database)
+        if history_lines or anchored:
+            evidence = history_name if history_lines else "the anchors"
+            report.head_file_problems.append(
+                f"{head_name} is missing, though S4 kept one ({evidence} show(s) it): it was "
+                "deleted, so entries deleted from the end of the log would not be found "
+                "from it; check the anchors and any head kept outside S4 (--head)")
+        else:
+            report.head_file_warnings.append(
+                f"no {head_name} yet: this log was written before S4 kept its head outside "
+                "the database (or the file was deleted). S4 writes it with the next change; "
+                "until then entries deleted from the end of the log are found only with "
+                "--head or an anchor")
+
+
 def verify_log(database, home=None, kept_head: tuple | str | None = None) -> AuditReport:
     """Replay the whole log and run every check; ``report.ok`` only when all hold.
 
@@ -314,6 +467,8 @@ def verify_log(database, home=None, kept_head: tuple | str | None = None) -> Aud
         seq, digest, *rest = parse_head(kept_head) if isinstance(kept_head, str) else kept_head
         at = rest[0] if rest else None
         report.kept_head = (int(seq), str(digest).lower())
+    head_state = _read_head_state(database)
+    home = home if home is not None else _home_of(database)
     with store_db.audit_snapshot(database):
         _, _, finding = _walk(database, store_db.audit_events_ordered(database, "seq"))
         report.finding = finding or _order_problem(database)
@@ -327,7 +482,11 @@ def verify_log(database, home=None, kept_head: tuple | str | None = None) -> Aud
             seq, digest = report.kept_head
             report.head_problem = _kept_entry_problem(database, seq, digest, at) \
                 or _chain_before_head_problem(seq, report.finding)
-    home = home if home is not None else _home_of(database)
+        _head_file_checks(database, head_state, report)
+        anchors = check_anchors(database, home)
+        report.anchors_checked = anchors.checked
+        report.anchor_problems = anchors.problems or []
+        report.newest_anchor = anchors.newest
     for check in certificate_checks():
         report.certificate_checks += 1
         try:

@@ -12,8 +12,11 @@ Exit status (scripts may rely on these):
 from __future__ import annotations
 
 import csv
+import errno
+import getpass
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +69,8 @@ EXPORT_FIELDS = [
     "replaces", "superseded_by", "last_verified_at",
     # a person's QA verdict, and when (the paper waits from then too)
     "qa_status", "qa_at",
+    # the file name's bytes (hex) when they are not UTF-8; source_name shows them escaped
+    "source_name_raw",
 ]
 
 
@@ -82,7 +87,10 @@ def setup_logging(home: Home | None, verbose: bool) -> None:
     handler.setLevel(level)
     root.addHandler(handler)
     if home is not None and (home.root / "logs").is_dir():
-        file_handler = logging.FileHandler(home.root / "logs" / "s4.log", encoding="utf-8")
+        try:
+            file_handler = logging.FileHandler(home.root / "logs" / "s4.log", encoding="utf-8")
+        except OSError:  # a read-only home: reading commands still work, without a log file
+            return
         file_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
         file_handler.setLevel(logging.INFO)
@@ -93,6 +101,7 @@ class Context:
     def __init__(self, home: Home, verbose: bool):
         self.home = home
         self.verbose = verbose
+        self.read_only_noted = False
 
     def require_home(self) -> Home:
         if not self.home.exists():
@@ -102,15 +111,63 @@ class Context:
             )
         return self.home
 
-    def database(self):
+    def require_writable(self) -> Home:
+        """Exit 3 with a plain message when the home's database cannot be written."""
         home = self.require_home()
+        blocked = store_db.unwritable_parts(home.database)
+        if blocked:
+            fail(read_only_message(blocked), EXIT_ENVIRONMENT)
+        return home
+
+    def database(self, only_reads: bool = False, migrate: bool = True):
+        """The home's database. A command that ``only_reads`` still works on a home S4 may
+        not write (read-only file system or permissions): it is opened read-only as it is.
+        Any other command against such a home exits 3 saying which file is read-only."""
+        home = self.require_home()
+        blocked = store_db.unwritable_parts(home.database)
+        if blocked and not only_reads:
+            fail(read_only_message(blocked), EXIT_ENVIRONMENT)
+        if blocked:
+            return self._read_only_database(home)
         database = store_db.connect(home.database)
-        store_db.migrate(database)
-        try:
-            check_home_location(home, database)
-        except S4Error as exc:
-            fail(str(exc), EXIT_ENVIRONMENT)
+        if migrate:
+            store_db.migrate(database)
+            try:
+                check_home_location(home, database)
+            except S4Error as exc:
+                fail(str(exc), EXIT_ENVIRONMENT)
         return database
+
+    def _read_only_database(self, home: Home):
+        database = store_db.connect(home.database, read_only=True)
+        gaps = store_db.schema_gaps(database)
+        if gaps:
+            fail(f"{home.database} was written by an older S4 and must be upgraded before it "
+                 f"can be read (missing: {', '.join(gaps[:5])}), which needs write access: "
+                 "run any S4 command once on a writable copy at the same path. Nothing was "
+                 "changed.", EXIT_ENVIRONMENT)
+        recorded, here = store_db.recorded_home_root(database), str(home.root.resolve())
+        if recorded not in (None, here):
+            fail(f"{home.database} belongs to the S4 home at {recorded}, not {here}: an S4 "
+                 f"home keeps absolute paths, so it cannot be used after being moved or "
+                 f"copied. Open it at {recorded}. Nothing was changed.", EXIT_ENVIRONMENT)
+        if not self.read_only_noted:
+            self.read_only_noted = True
+            console.print(f"note: {home.root} is read-only for S4; showing it as it is "
+                          "(nothing can be changed until it is writable again).",
+                          highlight=False, soft_wrap=True)
+        return database
+
+
+def read_only_message(blocked: list[str]) -> str:
+    """Which part of the home is read-only, and what to do about it."""
+    return (f"the S4 home cannot be written: {'; '.join(blocked)} "
+            f"{'is' if len(blocked) == 1 else 'are'} read-only for user {getpass.getuser()}. "
+            "Make them writable by the S4 user (the database's -wal and -shm files too: "
+            "e.g. `chmod u+w s4.db s4.db-wal s4.db-shm` and the folder, or `chown`), or "
+            "remount the file system read-write, then run again. Commands that only read "
+            "(status, show, export, audit, review list/show, retention due, hold list, "
+            "paper status) still work. Nothing was changed.")
 
 
 def fail(message: str, code: int) -> None:
@@ -119,7 +176,38 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+_ENVIRONMENT_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
+_ENVIRONMENT_SQLITE = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_IOERR",
+                       "SQLITE_PERM")
+
+
+class S4Group(click.Group):
+    """The command group: an environment failure that escapes a command (a read-only or
+    full disk met half-way) ends with exit 3 and a plain message, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except sqlite3.OperationalError as exc:
+            name = getattr(exc, "sqlite_errorname", "") or ""
+            if not name.startswith(_ENVIRONMENT_SQLITE):
+                raise
+            home = ctx.obj.home if isinstance(ctx.obj, Context) else None
+            blocked = store_db.unwritable_parts(home.database) if home else []
+            if blocked or name.startswith("SQLITE_READONLY"):
+                fail(read_only_message(blocked or [str(home.database if home else "s4.db")]),
+                     EXIT_ENVIRONMENT)
+            fail(f"the S4 database {home.database if home else ''} cannot be used: {exc} "
+                 f"({name}). Nothing was lost; fix it and run again.", EXIT_ENVIRONMENT)
+        except OSError as exc:
+            if exc.errno not in _ENVIRONMENT_ERRNOS:
+                raise
+            where = exc.filename or (ctx.obj.home.root if isinstance(ctx.obj, Context) else "")
+            fail(str(environment_error(exc, where)), EXIT_ENVIRONMENT)
+
+
+@click.group(cls=S4Group,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", "home_path", envvar="S4_HOME", type=click.Path(file_okay=False),
               help="S4 home directory (default: $S4_HOME, else ~/s4).")
 @click.option("-v", "--verbose", is_flag=True, help="Log every step, not just problems.")
@@ -178,7 +266,7 @@ def init(obj: Context) -> None:
 
 
 def _open_line(obj: Context, progress=None, actor: str | None = None) -> Line:
-    home = obj.require_home()
+    home = obj.require_writable()
     try:
         return Line(home, actor or store_db.default_actor(), progress=progress)
     except ConfigError as exc:
@@ -278,7 +366,8 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float,
         ("  waiting for review (s4 review list)", len(by_state.get(store_db.NEEDS_REVIEW, []))),
         ("  not yet classified", len(by_state.get(store_db.PROCESSED, []))),
         ("duplicates (not processed again)", len(by_state.get(store_db.DUPLICATE, []))),
-        ("quarantined", len(quarantined)), ("unreadable (not taken)", len(unreadable)),
+        ("quarantined", len(quarantined)),
+        ("not taken (unreadable, links, pipes)", len(unreadable)),
         ("unfinished", unfinished),
         ("elapsed", f"{seconds:.1f} s"), ("pages/minute", f"{rate:.1f}"),
     ):
@@ -359,7 +448,7 @@ def status(obj: Context, batch: str | None) -> None:
       s4 status
       s4 status box-0042
     """
-    database = obj.database()
+    database = obj.database(only_reads=True)
     if batch:
         if store_db.get_batch(database, batch) is not None:
             documents, title = store_db.documents(database, batch), f"Batch {batch}"
@@ -408,6 +497,16 @@ def status(obj: Context, batch: str | None) -> None:
         table.add_row(batch_id, entry["pipeline"], str(entry["docs"]), str(entry["pages"]),
                       *(str(entry.get(state, 0)) for state in states))
     out.print(table if summary else "No batches yet.")
+    refused = store_db.not_taken_entries(database)
+    if refused:  # links, pipes and the like `s4 watch` found in the inbox and left alone
+        entries = Table(title="Not taken from the inbox (left as they are)",
+                        title_justify="left")
+        entries.add_column("entry", overflow="fold")
+        entries.add_column("reason", overflow="fold")
+        entries.add_column("since", no_wrap=True)
+        for entry in refused:
+            entries.add_row(entry["path"], entry["reason"], entry["first_seen"])
+        out.print(entries)
 
 
 def _num(value: float | None) -> str:
@@ -439,7 +538,7 @@ def show(obj: Context, doc: str) -> None:
     Example:
       s4 show D000012
     """
-    database = obj.database()
+    database = obj.database(only_reads=True)
     doc_id = _doc_id_or_fail(doc)
     record = store_db.get_document(database, doc_id)
     if record is None:
@@ -611,6 +710,8 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     replaces, superseded_by (links between a record and its re-scan); last_verified_at
     (the latest passing fixity check; verified_at is the first, which the paper waits on);
     qa_status, qa_at (a person's QA verdict and when: the paper waits from then too);
+    source_name_raw (the file name's bytes in hex, only when they are not valid UTF-8;
+    source_name then shows them escaped, e.g. b\\xff.pdf);
     and text with --with-text (pages separated by form feeds).
 
     \b
@@ -618,7 +719,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
       s4 export documents --format csv --batch box-0042 -o box-0042.csv
       s4 export documents --format jsonl --with-text | jq .
     """
-    database = obj.database()
+    database = obj.database(only_reads=True)
     fields = EXPORT_FIELDS + (["text"] if with_text else [])
     try:
         stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
@@ -667,6 +768,8 @@ from s4.cli_retention import retention as _retention_commands  # noqa: E402
 from s4.cli_review import classify_group as _classify_commands  # noqa: E402
 from s4.cli_review import review as _review_commands  # noqa: E402
 from s4.cli_store import store as _store_commands  # noqa: E402  (registered after cli exists)
+from s4.cli_users import serve as _serve_command  # noqa: E402
+from s4.cli_users import user as _user_commands  # noqa: E402
 
 cli.add_command(_store_commands)
 cli.add_command(_retention_commands)
@@ -675,3 +778,5 @@ cli.add_command(_audit_commands)
 cli.add_command(_paper_commands)
 cli.add_command(_review_commands)
 cli.add_command(_classify_commands)
+cli.add_command(_user_commands)
+cli.add_command(_serve_command)

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime
 
 import click
 from rich import box as rich_box
 from rich.table import Table
 from rich.text import Text
 
+from s4 import anchor as audit_anchor
 from s4 import audit as audit_log
 from s4 import db as store_db
+from s4.config import ConfigError
 from s4.disposal import STORE_PENDING
 from s4.events import readable_details
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
 def _cli():
@@ -30,8 +31,8 @@ def _cli():
 
 
 def _database(obj):
-    home = obj.require_home()
-    return store_db.connect(home.database)
+    # Reading only, and never migrated; a read-only home is opened read-only.
+    return obj.database(only_reads=True, migrate=False)
 
 
 def _head_option(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -47,18 +48,10 @@ def _since_option(ctx: click.Context, param: click.Parameter, value: str | None)
     """A date or date-time (ISO; UTC unless it carries an offset) -> the log's time form."""
     if value is None:
         return None
-    text = value.strip()
     try:
-        if len(text) == 10:
-            moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-        else:
-            moment = datetime.fromisoformat(text.replace(" ", "T", 1))
-            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None \
-                else moment.astimezone(UTC)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date: use 2026-05-01 or "
-                                 "2026-05-01T14:30 (UTC unless an offset is given)") from None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return audit_log.log_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group()
@@ -71,10 +64,11 @@ def audit() -> None:
       s4 audit head >> ~/s4-heads.txt        # keep it outside S4
       s4 audit verify --head "$(tail -1 ~/s4-heads.txt)"
       s4 audit log --doc D000012
+      s4 audit anchor                        # daily: a TSA signs the head
 
     \b
     Exit status: 0 the log is intact; 1 verification found a problem;
-    2 usage error.
+    2 usage error; 3 the time-stamping authority could not be reached.
     """
 
 
@@ -90,13 +84,17 @@ def verify(obj, kept: tuple[int, str, str | None] | None) -> None:
     """Recompute the hash chain over every entry and check everything that protects it.
 
     Finds edited, deleted, inserted, swapped and reordered entries — also when the
-    database file was edited directly — and names the first bad one. Also checks that
-    the database still refuses UPDATE and DELETE on the log, that the log extends a head
-    you kept (--head), and that every disposal certificate matches its sealing entry
-    and its stored copy.
+    database file was edited directly — and names the first bad one. Entries deleted from
+    the end are found from the head S4 writes beside the database after every commit
+    (audit/head, audit/heads.log). Also checks that the database still refuses UPDATE and
+    DELETE on the log, every timestamp token stored by `s4 audit anchor` (signed by the
+    configured TSA, covering the entry the log holds at that seq today), that the log
+    extends a head you kept (--head), and that every disposal certificate matches its
+    sealing entry and its stored copy.
 
-    A forger who recomputes every hash after an edit is only caught with --head: keep
-    the output of `s4 audit head` somewhere S4 cannot write.
+    A forger who recomputes every hash and rewrites the head files is caught by an anchor
+    made before the forgery, or by --head: keep the output of `s4 audit head` somewhere S4
+    cannot write.
 
     \b
     Example:
@@ -131,6 +129,23 @@ def verify(obj, kept: tuple[int, str, str | None] | None) -> None:
         echo(f"PROBLEM: {problem}")
     if not report.structure_problems:
         echo("protection: the database still refuses UPDATE and DELETE on the log")
+    for problem in report.head_file_problems:
+        echo(f"PROBLEM: {problem}")
+    for warning in report.head_file_warnings:
+        echo(f"WARNING: {warning}")
+    if report.head_file is not None and not report.head_file_problems:
+        echo(f"head file: the log still holds head {report.head_file.seq} that S4 recorded "
+             "outside the database")
+    if obj.verbose:
+        for note in report.head_file_notes:
+            echo(f"note: {note}")
+    if report.anchors_checked:
+        newest = report.newest_anchor
+        echo(f"anchors: {report.anchors_checked} timestamp token(s) checked, "
+             f"{len(report.anchor_problems)} problem(s)"
+             + (f"; newest good anchor: entry {newest[0]} at {newest[1]}" if newest else ""))
+    for problem in report.anchor_problems:
+        echo(f"PROBLEM: {problem}")
     if report.kept_head is not None:
         seq, digest = report.kept_head
         if report.head_problem:
@@ -183,6 +198,47 @@ def head(obj) -> None:
     click.echo(f"{last['seq']}:{last['hash']} {last['at']}")
     click.echo("Keep this line outside S4; check it later with "
                "`s4 audit verify --head LINE`.", err=True)
+
+
+# --------------------------------------------------------------------------- anchor
+
+
+@audit.command()
+@click.pass_obj
+def anchor(obj) -> None:
+    """Have a time-stamping authority (RFC 3161) sign the current head, and keep its token.
+
+    The token proves, with the TSA's signature, that the log held this entry with this
+    hash at that time. `s4 audit verify` checks every token: a forger who rewrites the log,
+    recomputes every hash and rewrites audit/head is still caught at the anchored entry.
+    The token is stored in the database and as audit/anchors/SEQ-HASH.tsr; copy those
+    files off the machine too (`openssl ts -verify` checks them independently).
+
+    Needs `[audit] tsa_url` and `tsa_certificate` in s4.toml. Schedule it, e.g. daily:
+
+    \b
+      cron:    15 2 * * *  s4 --home /srv/s4 audit anchor
+      systemd: a s4-anchor.service running `s4 --home /srv/s4 audit anchor`, with a
+               s4-anchor.timer: [Timer] OnCalendar=daily, Persistent=true
+
+    Exit status: 0 anchored; 1 the TSA's reply did not prove the head (nothing
+    stored); 2 settings missing or wrong; 3 the TSA could not be reached.
+    """
+    cli = _cli()
+    home = obj.require_home()
+    database = _database(obj)
+    try:
+        made = audit_anchor.anchor_head(database, home, store_db.default_actor())
+    except ConfigError as exc:
+        cli.fail(str(exc), EXIT_USAGE)
+    except audit_anchor.TsaUnavailable as exc:
+        cli.fail(str(exc), EXIT_ENVIRONMENT)
+    except audit_anchor.AnchorRefused as exc:
+        cli.fail(str(exc), EXIT_FAILED)
+    finally:
+        database.conn.close()
+    click.echo(f"anchored {made['seq']}:{made['hash']} at {made['tsa_time']} by {made['tsa']}")
+    click.echo(f"token: {made['file']} (recorded as audit entry {made['event_seq']})")
 
 
 # --------------------------------------------------------------------------- log

@@ -62,8 +62,9 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
       s4 paper status --box box-0042
     """
     cli = _cli()
-    database = obj.database()
-    _finish_interrupted(obj, database)
+    database = obj.database(only_reads=True)
+    if not store_db.is_read_only(database):  # a read-only home is shown as it is
+        _finish_interrupted(obj, database)
     today = date.fromisoformat(on_date) if on_date else date.today()
     try:
         statuses = disposal.box_status(database, obj.require_home(), list(boxes) or None, today)
@@ -253,7 +254,7 @@ def audit_certificate(obj, certificate_id: str, pdf_target: Path | None) -> None
       s4 audit certificate CERT-2026-0001 --pdf cert.pdf
     """
     cli = _cli()
-    database = obj.database()
+    database = obj.database(only_reads=True)
     record = store_db.get_destruction(database, certificate_id)
     if record is None:
         cli.fail(f"no certificate {certificate_id}", EXIT_USAGE)
@@ -285,7 +286,7 @@ def export_certificates_command(obj, fmt: str, output: Path | None) -> None:
     Example:
       s4 export certificates --format csv -o certificates.csv
     """
-    database = obj.database()
+    database = obj.database(only_reads=True)
     if output:
         try:
             stream = output.open("w", encoding="utf-8", newline="")

@@ -258,7 +258,7 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
     """
     cli = _cli()
     before = before or date.today()
-    rows = rt.due_report(obj.database(), before, action)
+    rows = rt.due_report(obj.database(only_reads=True), before, action)
     if fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
@@ -459,7 +459,7 @@ def hold_list(obj, include_lifted: bool) -> None:
       s4 hold list --all
     """
     cli = _cli()
-    database = obj.database()
+    database = obj.database(only_reads=True)
     rows = store_db.holds(database, include_lifted)
     if not rows:
         cli.out.print("No holds." if include_lifted else "No holds in place.")

@@ -72,7 +72,7 @@ def review_list(obj) -> None:
       s4 review list
     """
     cli = _cli()
-    queue = store_db.review_queue(obj.database())
+    queue = store_db.review_queue(obj.database(only_reads=True))
     if not queue:
         cli.out.print("The review queue is empty.")
         return
@@ -100,7 +100,7 @@ def review_show(obj, doc: str) -> None:
       s4 review show D000012
     """
     cli = _cli()
-    database = obj.database()
+    database = obj.database(only_reads=True)
     doc_id = cli._doc_id_or_fail(doc)
     record = store_db.get_document(database, doc_id)
     if record is None:

@@ -323,11 +323,41 @@ class StoreSettings(StrictModel):
         return self
 
 
+class AuditSettings(StrictModel):
+    """Anchoring the audit log's head with an RFC 3161 time-stamping authority (TSA)."""
+
+    # Where ``s4 audit anchor`` POSTs its timestamp query (application/timestamp-query).
+    tsa_url: str = ""
+    # PEM file: the TSA's certificate first, then its CA chain up to the root (relative
+    # paths are in the S4 home). Replies and stored tokens are checked against it.
+    tsa_certificate: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("tsa_url must be an http:// or https:// address")
+        return value
+class WebSettings(StrictModel):
+    """The desk (``s4 serve``): sessions and sign-in limits."""
+
+    # A session unused for this long is ended; the person signs in again.
+    idle_minutes: float = Field(default=30, gt=0)
+    # After this many failed sign-ins in a row the account is locked for lockout_minutes.
+    max_failed_sign_ins: int = Field(default=5, ge=1)
+    lockout_minutes: float = Field(default=15, gt=0)
+    # True when the desk is served behind https (the reverse proxy): cookies get "Secure".
+    https: bool = False
+
+
 class Settings(StrictModel):
     s4: GeneralSettings = Field(default_factory=GeneralSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     ocr: OcrWorkerSettings = Field(default_factory=OcrWorkerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
 def _toml_line(text: str, loc: tuple) -> int | None:

@@ -8,17 +8,29 @@ audit event in one transaction, so the trail can never disagree with the state.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
+import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 
-from s4.events import GENESIS_HASH, canonical_json, entry_hash
+from s4.events import (
+    GENESIS_HASH,
+    KeptHead,
+    audit_folder,
+    canonical_json,
+    entry_hash,
+    record_head,
+)
+from s4.events import log as audit_logger
 from s4.states import (  # noqa: F401  (re-exported as store_db.RECEIVED, …)
     DUPLICATE,
     FILED,
@@ -141,7 +153,11 @@ def normalise_doc_id(text: str) -> str:
     return doc_label(int(digits))
 
 
-def connect(path: Path) -> sqlite_utils.Database:
+def connect(path: Path, read_only: bool = False) -> sqlite_utils.Database:
+    """Open the home's database; ``read_only`` for a home S4 may not write (see
+    :func:`_connect_read_only`)."""
+    if read_only:
+        return _connect_read_only(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -150,6 +166,83 @@ def connect(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA busy_timeout=30000")
     db = sqlite_utils.Database(conn)
     return db
+
+
+# --------------------------------------------------------------------------- read-only homes
+# A WAL database can be read without write access (SQLite >= 3.22) when its -wal and -shm
+# files exist and are readable (the wal-index is then built in private memory), or when the
+# folder is writable so SQLite can create them. In a read-only folder with no -wal file
+# (the last writer closed cleanly) ``mode=ro`` fails with SQLITE_READONLY_DIRECTORY; the
+# database file then holds everything, and ``immutable=1`` reads it without any locking.
+# immutable is used only in that case: with a -wal present it would silently ignore the
+# transactions still in it, and it is safe only while nothing writes the file meanwhile.
+
+
+def _uri(path: Path, query: str) -> str:
+    return f"file:{quote(str(Path(path).resolve()))}?{query}"
+
+
+def _connect_read_only(path: Path) -> sqlite_utils.Database:
+    if not Path(path).is_file():  # mode=ro never creates; say so plainly
+        raise sqlite3.OperationalError(f"unable to open database file {path}")
+    wal = Path(f"{path}-wal")
+    has_wal = wal.exists() and wal.stat().st_size > 0
+    conn = sqlite3.connect(_uri(path, "mode=ro"), uri=True, timeout=30, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if has_wal or getattr(exc, "sqlite_errorname", "") not in (
+                "SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN", "SQLITE_READONLY_CANTINIT"):
+            raise
+        conn = sqlite3.connect(_uri(path, "immutable=1"), uri=True, isolation_level=None,
+                               check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only=ON")  # belt and braces: this connection never writes
+    conn.execute("PRAGMA busy_timeout=30000")
+    return sqlite_utils.Database(conn)
+
+
+def is_read_only(db: sqlite_utils.Database) -> bool:
+    return bool(db.conn.execute("PRAGMA query_only").fetchone()[0])
+
+
+def unwritable_parts(path: Path) -> list[str]:
+    """What stops S4 writing the database at ``path``: the read-only file system, or the
+    database, its -wal/-shm files or its folder not writable by this user. Empty: writable."""
+    folder = Path(path).parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return [f"the file system holding {folder} (mounted read-only)"]
+    except OSError:
+        pass
+    parts = [str(candidate) for candidate in (Path(path), Path(f"{path}-wal"),
+                                              Path(f"{path}-shm"))
+             if candidate.exists() and not os.access(candidate, os.W_OK)]
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        parts.append(f"the folder {folder}")
+    return parts
+
+
+def schema_gaps(db: sqlite_utils.Database) -> list[str]:
+    """Tables or columns :func:`migrate` would add (a read-only home cannot be migrated)."""
+    tables = {row["name"] for row in db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    wanted = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA + "".join(EXTRA_SCHEMA))
+    gaps = [name for name in wanted if name not in tables]
+    for table, columns in (("documents", DOCUMENT_COLUMNS),
+                           ("destructions", DESTRUCTION_COLUMNS)):
+        if table in tables:
+            existing = {row["name"] for row in db.conn.execute(f"PRAGMA table_info({table})")}
+            gaps += [f"{table}.{name}" for name in columns if name not in existing]
+    return gaps
+
+
+def recorded_home_root(db: sqlite_utils.Database) -> str | None:
+    """The home this database belongs to, without recording it (for read-only opening)."""
+    row = db.conn.execute("SELECT value FROM meta WHERE key = 'home_root'").fetchone()
+    return row["value"] if row else None
 
 
 # Columns later stages add to ``documents`` (name -> SQL type). Added idempotently, so an
@@ -172,12 +265,28 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     "stored_at": "TEXT", "verified_at": "TEXT", "verify_method": "TEXT",
     "last_verified_at": "TEXT",  # the latest passing fixity check (verified_at: the first)
     "store_meta_stale": "INTEGER",  # 1: a decision changed after storing; fields need a refresh
+    # ingest: the file name's bytes as hex, only when they are not valid UTF-8 (source_name
+    # then shows the bad bytes escaped, e.g. b\\xff.pdf); otherwise source_name is exact
+    "source_name_raw": "TEXT",
 }
 DESTRUCTION_COLUMNS: dict[str, str] = {
     # the sealed certificate itself, so a crash before its files were written can be finished
     "certificate_json": "TEXT",
 }
+_ANCHORS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_anchors (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    token BLOB NOT NULL,
+    tsa_url TEXT NOT NULL,
+    tsa_time TEXT NOT NULL,
+    anchored_at TEXT NOT NULL,
+    actor TEXT NOT NULL
+);
+"""
 EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by later stages
+    _ANCHORS_SCHEMA,
     """
     CREATE TABLE IF NOT EXISTS destructions (
         id TEXT PRIMARY KEY,
@@ -211,6 +320,27 @@ EXTRA_SCHEMA: list[str] = [  # CREATE TABLE IF NOT EXISTS … blocks added by la
         samples INTEGER NOT NULL,
         classes TEXT NOT NULL
     );
+    """,
+    # accounts and web sessions (the desk, ``s4 serve``)
+    """
+    CREATE TABLE IF NOT EXISTS users (
+        name TEXT PRIMARY KEY,
+        roles TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        last_sign_in TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users(name),
+        csrf_token TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_name);
     """,
 ]
 
@@ -269,8 +399,27 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
+        db.__dict__.pop("_s4_new_head", None)
         raise
     conn.execute("COMMIT")
+    _keep_head(db)
+
+
+def _keep_head(db: sqlite_utils.Database) -> None:
+    """After a commit that appended audit entries, record the new head outside the database
+    (``events.record_head``). The commit has happened: a failure here is logged, not raised,
+    and ``s4 audit verify`` then sees the database ahead of the head file, which is fine."""
+    head = db.__dict__.pop("_s4_new_head", None)
+    if head is None:
+        return
+    path = audit_database_path(db)
+    if path is None:  # an in-memory database has no home
+        return
+    try:
+        record_head(audit_folder(path), head)
+    except OSError as exc:
+        audit_logger.warning("could not record the audit head %s:%s outside the database: "
+                             "%s", head.seq, head.hash, exc.strerror or exc)
 
 
 def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -296,6 +445,9 @@ def append_event(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, at, actor, action, subject, details_text, prev_hash, digest),
     )
+    db.__dict__["_s4_new_head"] = KeptHead(seq, digest, at)
+    if not conn.in_transaction:  # autocommitted: no transaction() will record the head
+        _keep_head(db)
     return {"seq": seq, "hash": digest}
 
 
@@ -365,7 +517,7 @@ def insert_document(db: sqlite_utils.Database, actor: str, fields: dict[str, Any
         "sha256": record["sha256"], "size": record["source_size"],
         "state": record["state"],
     }
-    for link in ("duplicate_of", "replaces"):
+    for link in ("duplicate_of", "replaces", "source_name_raw"):
         if record.get(link):
             details[link] = record[link]
     action = "document.duplicate" if record["state"] == DUPLICATE else "document.received"
@@ -1041,16 +1193,54 @@ def audit_database_path(db: sqlite_utils.Database) -> str | None:
     return None
 
 
+# ---- audit anchors (RFC 3161 timestamp tokens over the head; ``s4 audit anchor``)
+# The one write ``s4 audit`` makes: an anchor and its ``audit.anchored`` entry. It creates
+# only its own table, never migrates (which would put back dropped triggers).
+
+
+def insert_audit_anchor(db: sqlite_utils.Database, actor: str, seq: int, digest: str,
+                        token: bytes, tsa_url: str, tsa_time: str) -> dict[str, Any]:
+    """Store a timestamp token for entry ``seq`` and log it, in one transaction."""
+    db.conn.executescript(_ANCHORS_SCHEMA)
+    with transaction(db) as conn:
+        cursor = conn.execute(
+            "INSERT INTO audit_anchors (seq, hash, token, tsa_url, tsa_time, anchored_at,"
+            " actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, digest, token, tsa_url, tsa_time, now(), actor))
+        anchor_id = cursor.lastrowid
+        event = append_event(db, actor, "audit.anchored", f"anchor:{anchor_id}",
+                             {"seq": seq, "hash": digest, "tsa": tsa_url, "tsa_time": tsa_time,
+                              "token_sha256": hashlib.sha256(token).hexdigest()})
+    return {"id": anchor_id, "event_seq": event["seq"]}
+
+
+def audit_anchors(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every stored anchor, oldest first; none when the table was never created."""
+    exists = db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                             "'audit_anchors'").fetchone()
+    if not exists:
+        return []
+    return [dict(r) for r in db.conn.execute("SELECT * FROM audit_anchors ORDER BY id")]
+
+
+def audit_anchored_event_count(db: sqlite_utils.Database) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM events WHERE action = 'audit.anchored'"
+                           ).fetchone()["n"]
+
+
 def audit_trail(
     db: sqlite_utils.Database, doc: str | None = None, box: str | None = None,
-    since: str | None = None,
+    since: str | None = None, actor: str | None = None, action: str | None = None,
+    until: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Events for ``s4 audit log``, in sequence order. Filters combine (AND).
 
     ``doc``: events about that document. ``box``: events about documents in the box, the
     box itself (``box:ID``), its batches (``batch:ID``) and the certificates that cover it
     (``certificate:ID``). ``since``: ``at`` on or after
-    this UTC timestamp (same ISO form as ``now()``).
+    this UTC timestamp (same ISO form as ``now()``); ``until``: ``at`` before it.
+    ``actor``: that person exactly; ``action``: that action, or every action under it when it
+    ends in ``.`` (``user.`` matches ``user.signed_in``).
     """
     clauses: list[str] = []
     params: list[Any] = []
@@ -1067,6 +1257,151 @@ def audit_trail(
     if since is not None:
         clauses.append("at >= ?")
         params.append(since)
+    if until is not None:
+        clauses.append("at < ?")
+        params.append(until)
+    if actor is not None:
+        clauses.append("actor = ?")
+        params.append(actor)
+    if action is not None and action.endswith("."):
+        clauses.append("substr(action, 1, ?) = ?")
+        params += [len(action), action]
+    elif action is not None:
+        clauses.append("action = ?")
+        params.append(action)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     for row in db.conn.execute(f"SELECT * FROM events{where} ORDER BY seq", params):
         yield dict(row)
+
+
+# ---- inbox entries not taken (links, FIFOs, sockets, devices left in the inbox)
+
+EXTRA_SCHEMA.append("""
+    CREATE TABLE IF NOT EXISTS inbox_not_taken (
+        path_hex TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL
+    );
+    """)
+
+
+def note_not_taken(db: sqlite_utils.Database, path_hex: str, path: str, reason: str) -> bool:
+    """Remember an inbox entry S4 refused. True when it is new (or its reason changed)."""
+    stamp = now()
+    with transaction(db) as conn:
+        row = conn.execute("SELECT reason FROM inbox_not_taken WHERE path_hex = ?",
+                           (path_hex,)).fetchone()
+        if row is None:
+            conn.execute("INSERT INTO inbox_not_taken (path_hex, path, reason, first_seen, "
+                         "last_seen) VALUES (?, ?, ?, ?, ?)",
+                         (path_hex, path, reason, stamp, stamp))
+            return True
+        conn.execute("UPDATE inbox_not_taken SET reason = ?, last_seen = ? WHERE path_hex = ?",
+                     (reason, stamp, path_hex))
+        return row["reason"] != reason
+
+
+def forget_not_taken(db: sqlite_utils.Database, path_hex: str) -> None:
+    with transaction(db) as conn:
+        conn.execute("DELETE FROM inbox_not_taken WHERE path_hex = ?", (path_hex,))
+
+
+def not_taken_entries(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Entries refused from the inbox, oldest first (empty on a home not yet migrated)."""
+    try:
+        rows = db.conn.execute("SELECT * FROM inbox_not_taken ORDER BY first_seen, path")
+        return [dict(row) for row in rows]
+    except sqlite3.OperationalError:  # no such table: no `s4 watch` since this version
+        return []
+# ---- accounts and web sessions
+# The desk's people and their signed-in sessions. Only a SHA-256 of a session token is kept,
+# so a copy of the database cannot be used to sign in. Every change to an account is written
+# with its audit event in the same transaction.
+
+
+def insert_user(db: sqlite_utils.Database, actor: str, name: str, roles: list[str],
+                password_hash: str) -> None:
+    """Add an account; raises sqlite3.IntegrityError when the name is taken."""
+    with transaction(db) as conn:
+        conn.execute(
+            "INSERT INTO users (name, roles, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            (name, json.dumps(roles), password_hash, now()))
+        append_event(db, actor, "user.added", f"user:{name}", {"roles": roles})
+
+
+def get_user(db: sqlite_utils.Database, name: str) -> dict[str, Any] | None:
+    record = _row(db.conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone())
+    if record is not None:
+        record["roles"] = json.loads(record["roles"])
+    return record
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in db.conn.execute("SELECT * FROM users ORDER BY name")]
+    for row in rows:
+        row["roles"] = json.loads(row["roles"])
+    return rows
+
+
+def change_user(db: sqlite_utils.Database, name: str, actor: str, action: str,
+                details: dict[str, Any] | None = None, end_sessions: bool = False,
+                **fields: Any) -> None:
+    """Change an account's columns and log why; ``end_sessions`` signs the person out."""
+    with transaction(db) as conn:
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        cursor = conn.execute(f"UPDATE users SET {assignments} WHERE name = ?",
+                              (*fields.values(), name))
+        if cursor.rowcount != 1:
+            raise KeyError(f"no user {name}")
+        if end_sessions:
+            conn.execute("DELETE FROM web_sessions WHERE user_name = ?", (name,))
+        append_event(db, actor, action, f"user:{name}", details or {})
+
+
+def log_event(db: sqlite_utils.Database, actor: str, action: str, subject: str,
+              details: dict[str, Any] | None = None) -> None:
+    """One audit entry on its own (e.g. a sign-in refused for an unknown name)."""
+    with transaction(db):
+        append_event(db, actor, action, subject, details or {})
+
+
+def insert_web_session(db: sqlite_utils.Database, token_sha256: str, user_name: str,
+                       csrf_token: str, at: str, details: dict[str, Any]) -> None:
+    """Start a session, reset the failure count and log the sign-in, together."""
+    with transaction(db) as conn:
+        conn.execute(
+            "INSERT INTO web_sessions (token_sha256, user_name, csrf_token, created_at,"
+            " last_seen) VALUES (?, ?, ?, ?, ?)", (token_sha256, user_name, csrf_token, at, at))
+        conn.execute("UPDATE users SET failed_attempts = 0, locked_until = NULL,"
+                     " last_sign_in = ? WHERE name = ?", (at, user_name))
+        append_event(db, user_name, "user.signed_in", f"user:{user_name}", details)
+
+
+def get_web_session(db: sqlite_utils.Database, token_sha256: str) -> dict[str, Any] | None:
+    return _row(db.conn.execute("SELECT * FROM web_sessions WHERE token_sha256 = ?",
+                                (token_sha256,)).fetchone())
+
+
+def touch_web_session(db: sqlite_utils.Database, token_sha256: str, at: str) -> None:
+    with transaction(db) as conn:
+        conn.execute("UPDATE web_sessions SET last_seen = ? WHERE token_sha256 = ?",
+                     (at, token_sha256))
+
+
+def end_web_session(db: sqlite_utils.Database, token_sha256: str, actor: str | None,
+                    action: str | None, details: dict[str, Any] | None = None) -> None:
+    """Delete a session; with ``action``, log it (sign-out, expiry) in the same transaction."""
+    with transaction(db) as conn:
+        row = conn.execute("SELECT user_name FROM web_sessions WHERE token_sha256 = ?",
+                           (token_sha256,)).fetchone()
+        conn.execute("DELETE FROM web_sessions WHERE token_sha256 = ?", (token_sha256,))
+        if row is not None and action is not None:
+            append_event(db, actor or row["user_name"], action, f"user:{row['user_name']}",
+                         details or {})
+
+
+def web_session_count(db: sqlite_utils.Database, user_name: str) -> int:
+    return db.conn.execute("SELECT COUNT(*) AS n FROM web_sessions WHERE user_name = ?",
+                           (user_name,)).fetchone()["n"]

@@ -4,15 +4,28 @@ Each entry's hash covers its own content and the previous entry's hash, so chang
 removing, inserting or reordering any entry breaks every hash after it. The database
 refuses UPDATE and DELETE on the table (see ``db.py``); the chain catches edits made by
 someone who drops those triggers.
+
+The chain cannot show that entries were removed from its *end*, so S4 also keeps the head
+(``SEQ:HASH AT``) outside the database: ``audit/head`` beside the database, replaced
+atomically after every commit that appended entries and never moved backwards, and
+``audit/heads.log``, one line per head, only ever appended to. ``s4 audit verify`` compares
+both with the log.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("s4.audit")
 
 GENESIS_HASH = "0" * 64
 
@@ -72,3 +85,96 @@ def verify_chain(rows: Iterable[Mapping[str, Any]]) -> ChainProblem | None:
         expected_prev = row["hash"]
         expected_seq += 1
     return None
+
+
+# --------------------------------------------------------------------------- the kept head
+
+HEAD_FILE, HEADS_LOG, HEAD_LOCK = "head", "heads.log", "head.lock"
+_HEAD_LINE = re.compile(r"\s*(\d+):([0-9a-f]{64})(?:\s+(\S+))?\s*")
+
+
+@dataclass(frozen=True)
+class KeptHead:
+    seq: int
+    hash: str
+    at: str | None = None
+
+    def line(self) -> str:
+        return f"{self.seq}:{self.hash}" + (f" {self.at}" if self.at else "")
+
+
+def audit_folder(database_path: str | os.PathLike) -> Path:
+    """``audit/`` beside the database (the S4 home's own folder for the kept head)."""
+    return Path(database_path).parent / "audit"
+
+
+def parse_head_line(text: str) -> KeptHead | None:
+    match = _HEAD_LINE.fullmatch(text)
+    return KeptHead(int(match[1]), match[2], match[3]) if match else None
+
+
+def read_head_file(folder: Path) -> KeptHead | None:
+    """The head S4 last recorded; None when there is no head file. ValueError if garbled."""
+    try:
+        text = (folder / HEAD_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    head = parse_head_line(text)
+    if head is None:
+        raise ValueError(f"{folder / HEAD_FILE} does not hold SEQ:HASH (it holds "
+                         f"{text[:80]!r}): it was changed outside S4")
+    return head
+
+
+def read_heads_log(folder: Path) -> Iterator[tuple[int, KeptHead | None, str]]:
+    """(line number, head or None when the line is garbled, the line) for heads.log."""
+    try:
+        stream = (folder / HEADS_LOG).open(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                yield number, parse_head_line(line), line.rstrip("\n")
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def record_head(folder: Path, head: KeptHead) -> bool:
+    """Make ``head`` the kept head unless the kept head is already at or past its seq.
+
+    Several processes write events to one home (``s4 watch``, CLI commands), and their
+    commits can reach this point in any order: an exclusive lock and the "only forwards"
+    rule mean the head file always names the furthest committed entry. A head file that
+    does not parse is left alone: it is evidence for ``s4 audit verify``.
+    Returns True when the head file was moved.
+    """
+    folder.mkdir(exist_ok=True)
+    with (folder / HEAD_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = read_head_file(folder)
+        except ValueError as exc:
+            log.warning("audit head not updated: %s", exc)
+            return False
+        if current is not None and current.seq >= head.seq:
+            return False
+        line = head.line() + "\n"
+        temporary = folder / f".{HEAD_FILE}.{os.getpid()}.tmp"
+        with temporary.open("w", encoding="utf-8") as out:
+            out.write(line)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, folder / HEAD_FILE)
+        with (folder / HEADS_LOG).open("a", encoding="utf-8") as history:
+            history.write(line)
+            history.flush()
+            os.fsync(history.fileno())
+        _fsync_folder(folder)
+        return True

@@ -37,6 +37,15 @@ ignore = [".*", "Thumbs.db", "desktop.ini", "~$*", "*.tmp", "*.part"]
 # OCR worker processes; each runs one Tesseract page at a time. 0 = one per CPU core.
 workers = 0
 
+[web]
+# The desk (`s4 serve`). A session unused this long ends; the person signs in again.
+idle_minutes = 30
+# This many failed sign-ins in a row lock the account for lockout_minutes.
+max_failed_sign_ins = 5
+lockout_minutes = 15
+# true when the desk is reached through https (a reverse proxy): cookies are then "Secure".
+https = false
+
 # Where filed records are stored. The default is the store/ folder in this home, laid out as
 # {record_class}/{year}/, each record with a .json metadata sidecar. For SharePoint, remove
 # the leading "# " from the [store] and [store.sharepoint] lines below and fill them in;
@@ -74,6 +83,14 @@ workers = 0
 # box = "S4Box"
 # id = "S4Id"
 # sha256 = "S4SHA256"
+
+# `s4 audit anchor` has an RFC 3161 time-stamping authority (TSA) sign the audit log's head,
+# so a rewrite of the log is found even if whoever made it also rewrote audit/head. Remove
+# the leading "# " and fill in, then schedule `s4 audit anchor` (e.g. daily).
+# [audit]
+# tsa_url = "https://tsa.example.org/tsr"   # receives application/timestamp-query
+# tsa_certificate = "/etc/s4/tsa.pem"       # the TSA's certificate, then its CA chain (PEM)
+# timeout_seconds = 30.0
 """
 
 

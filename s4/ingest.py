@@ -11,10 +11,19 @@ The claim protocol never loses a file:
 A crash before (3) commits leaves an orphan copy that start-up recovery deletes (the inbox
 still has the file, so it is claimed again). A crash between (3) and (4) leaves the inbox
 file in place; the next claim recognises it by path + SHA-256 and just finishes step 4.
+
+Inbox entries are hostile until proven otherwise. S4 never follows a symbolic link (neither
+a linked file nor a linked folder below the inbox or the folder given to ``s4 run``), never
+opens anything that is not a regular file (a FIFO would block, a device has side effects),
+reads and copies the file through the one descriptor it checked, and removes only that same
+regular file (same device and inode) from its own folder. Entries refused are left exactly
+as they are, with a reason (:class:`NotTaken`). File names need not be UTF-8: the record
+gets a safe display name and keeps the raw bytes (``source_name_raw``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import hashlib
@@ -23,6 +32,7 @@ import logging
 import os
 import queue
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -61,9 +71,39 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fingerprint(path: Path) -> tuple[int, int] | None:
+def sha256_fd(fd: int) -> str:
+    """SHA-256 of an open file, read from its start (the descriptor's offset is not used)."""
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, HASH_CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def display_name(text: str) -> str:
+    """A name safe to store, log and print: bytes that are not UTF-8 are shown escaped.
+
+    Python hands undecodable file-name bytes over as lone surrogates, which SQLite, JSON and
+    log streams refuse; ``b\\xff.pdf`` (the raw byte 0xff) becomes the text ``b\\xff.pdf``.
+    """
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def raw_name_hex(text: str) -> str | None:
+    """The name's bytes as hex when they are not valid UTF-8 (else None: the name is exact)."""
+    raw = os.fsencode(text)
     try:
-        info = path.stat()
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.hex()
+    return None
+
+
+def _fingerprint(path: Path) -> tuple[int, int] | None:
+    """Size and mtime of the entry itself (a link is not followed)."""
+    try:
+        info = path.lstat()
     except OSError:
         return None
     return info.st_size, info.st_mtime_ns
@@ -111,19 +151,47 @@ class StabilityTracker:
         return sorted(ready)
 
 
-def iter_files(paths: Iterable[Path], rules: IgnoreRules) -> Iterator[Path]:
-    """Files under the given paths, in a stable order, skipping ignored names and folders."""
+def iter_entries(paths: Iterable[Path], rules: IgnoreRules) -> Iterator[tuple[Path | None, Path]]:
+    """``(root, entry)`` for every entry under the given paths that is not a folder, in a
+    stable order, skipping ignored names and folders.
+
+    A folder given is followed (the operator named it); below it nothing is: a linked folder
+    is yielded as an entry (and refused when claimed), never walked into. Links, FIFOs and
+    the like are yielded so they can be reported; ``root`` is the folder given (None for a
+    file given), and the claim refuses any link between it and the entry.
+    """
     for path in paths:
-        if path.is_file():
-            if not rules.ignored(path):
-                yield path
+        if path.is_dir():
+            for entry in _walk(path, rules):
+                yield path, entry
+        elif not rules.ignored(path):
+            yield None, path
+
+
+def _walk(folder: Path, rules: IgnoreRules) -> Iterator[Path]:
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: os.fsencode(entry.name))
+    except OSError as exc:  # vanished or unreadable folder: its files are not lost, only late
+        log.debug("cannot list %s: %s", display_name(str(folder)), exc)
+        return
+    for entry in entries:
+        if rules.ignored(Path(entry.name)):
             continue
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not rules.ignored(Path(d)))
-            for name in sorted(files):
-                candidate = Path(root) / name
-                if not rules.ignored(candidate):
-                    yield candidate
+        try:
+            is_folder = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        if is_folder:
+            yield from _walk(Path(entry.path), rules)
+        else:
+            yield Path(entry.path)
+
+
+def iter_files(paths: Iterable[Path], rules: IgnoreRules) -> Iterator[Path]:
+    """The entries of :func:`iter_entries`, without their roots."""
+    for _, path in iter_entries(paths, rules):
+        yield path
 
 
 @dataclass
@@ -141,9 +209,132 @@ class SourceUnreadable(ValueError):
     """The scan cannot be read (permissions, I/O error); it stays where it is."""
 
     def __init__(self, path: Path, reason: str):
-        super().__init__(f"{path}: cannot read it ({reason.lower()}); nothing was taken. Fix "
-                         "its permissions (or copy it again) and it is picked up")
+        super().__init__(f"{display_name(str(path))}: cannot read it ({reason.lower()}); "
+                         "nothing was taken. Fix its permissions (or copy it again) and it is "
+                         "picked up")
         self.path = path
+
+
+_WHAT_IT_IS = {
+    stat.S_IFLNK: ("a symbolic link", "S4 never follows links out of the inbox: copy the "
+                   "real file in instead"),
+    stat.S_IFIFO: ("a named pipe (FIFO), not a file", "S4 does not read from pipes: save the "
+                   "scan as an ordinary file"),
+    stat.S_IFSOCK: ("a socket, not a file", "save the scan as an ordinary file"),
+    stat.S_IFCHR: ("a device, not a file", "save the scan as an ordinary file"),
+    stat.S_IFBLK: ("a device, not a file", "save the scan as an ordinary file"),
+    stat.S_IFDIR: ("a folder where a file was expected", "look at what is there"),
+}
+
+
+class NotTaken(ValueError):
+    """An entry that is not a regular file S4 may read (link, FIFO, socket, device).
+
+    It is left exactly where it is; ``reason`` says what it is and what to do."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{display_name(str(path))}: not taken: {reason}; it was left as "
+                         "it is")
+        self.path = path
+        self.reason = reason
+
+
+def _refusal(path: Path, mode: int, folder: str | None = None) -> NotTaken:
+    what, remedy = _WHAT_IT_IS.get(stat.S_IFMT(mode), ("not an ordinary file",
+                                                       "save the scan as an ordinary file"))
+    if folder is not None:
+        if stat.S_ISLNK(mode):
+            remedy = ("S4 never follows links out of the inbox: copy the real folder in "
+                      "instead")
+        return NotTaken(path, f"the folder {display_name(folder)} is {what}; {remedy}")
+    if stat.S_ISLNK(mode) and path.is_dir():  # stat, never open: safe whatever it points at
+        what, remedy = "a symbolic link to a folder", ("S4 never follows links out of the "
+                                                       "inbox: copy the real folder in instead")
+    return NotTaken(path, f"{what}; {remedy}")
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+@dataclass
+class OpenEntry:
+    """A regular file opened without following links, and the folder holding it."""
+
+    path: Path
+    parent_fd: int
+    name: str
+    fd: int
+    info: os.stat_result
+
+    @property
+    def fingerprint(self) -> tuple[int, int]:
+        info = os.fstat(self.fd)
+        return info.st_size, info.st_mtime_ns
+
+    def close(self) -> None:
+        for fd in (self.fd, self.parent_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def open_entry(path: Path, root: Path | None = None) -> OpenEntry:
+    """Open ``path`` for reading only if it is a regular file, reached without links.
+
+    Each folder from ``root`` down (or just the file's own folder, without a root) is opened
+    relative to the one above with ``O_NOFOLLOW``, so neither the file nor a folder on the
+    way can be a link, even if swapped in after the inbox was listed. The file is checked
+    with ``lstat`` before it is opened (a FIFO or device is never opened) and with ``fstat``
+    after (same inode), and opened non-blocking. Raises :class:`NotTaken`,
+    :class:`SourceUnreadable`, :class:`FileChanged` or ``FileNotFoundError``.
+    """
+    parts: tuple[str, ...] = ()
+    if root is not None and path != root and path.is_relative_to(root):
+        base, parts = root, path.relative_to(root).parts[:-1]
+    else:
+        base = path.parent
+    try:
+        parent_fd = os.open(base, _DIR_FLAGS)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    try:
+        for part in parts:
+            try:
+                info = os.stat(part, dir_fd=parent_fd, follow_symlinks=False)
+            except OSError as exc:
+                raise _unreadable(path, exc) from None
+            if not stat.S_ISDIR(info.st_mode):
+                raise _refusal(path, info.st_mode, folder=part)
+            try:
+                child = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=parent_fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # swapped for a link just now
+                    raise _refusal(path, stat.S_IFLNK, folder=part) from None
+                raise _unreadable(path, exc) from None
+            os.close(parent_fd)
+            parent_fd = child
+        name = path.name
+        try:
+            info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise _refusal(path, info.st_mode)
+        try:
+            fd = os.open(name, _FILE_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _refusal(path, stat.S_IFLNK) from None
+            raise _unreadable(path, exc) from None
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (
+                info.st_dev, info.st_ino):
+            os.close(fd)
+            raise FileChanged(path)  # replaced between the two looks: look again later
+        return OpenEntry(path, parent_fd, name, fd, opened)
+    except BaseException:
+        os.close(parent_fd)
+        raise
 
 
 class Claimer:
@@ -157,33 +348,46 @@ class Claimer:
 
     def claim(
         self, path: Path, batch_id: str, pipeline: str, box: str | None, remove_source: bool,
-        rescan_of: dict[str, Any] | None = None, reason: str = "",
+        rescan_of: dict[str, Any] | None = None, reason: str = "", root: Path | None = None,
     ) -> Claim:
         """Register the file as a new document (or a duplicate of known content).
 
-        With ``rescan_of`` the file is an explicit re-scan of that record's paper: it takes the
-        old record's place in its box, and the old record is marked superseded in the same
-        transaction, so the paper is always represented by exactly one record.
+        ``root`` is the folder the file was found under (the inbox for ``s4 watch``): no
+        folder between it and the file may be a link. With ``rescan_of`` the file is an
+        explicit re-scan of that record's paper: it takes the old record's place in its box,
+        and the old record is marked superseded in the same transaction, so the paper is
+        always represented by exactly one record.
         """
-        before = _fingerprint(path)
-        if before is None:
-            raise FileNotFoundError(path)
+        entry = open_entry(path, root)
         try:
-            sha256 = sha256_file(path)
+            return self._claim_open(entry, batch_id, pipeline, box, remove_source, rescan_of,
+                                    reason)
+        finally:
+            entry.close()
+
+    def _claim_open(
+        self, entry: OpenEntry, batch_id: str, pipeline: str, box: str | None,
+        remove_source: bool, rescan_of: dict[str, Any] | None, reason: str,
+    ) -> Claim:
+        path = entry.path
+        shown = display_name(path.name)
+        before = entry.fingerprint
+        try:
+            sha256 = sha256_fd(entry.fd)
         except OSError as exc:  # the scan itself cannot be read: the file's problem, not S4's
             raise _unreadable(path, exc) from None
-        if _fingerprint(path) != before:
+        if entry.fingerprint != before:
             raise FileChanged(path)
-        source_path = str(path.resolve())
+        source_path = display_name(str(path.parent.resolve() / path.name))
 
         leftover = store_db.find_uncleared_claim(self.db, source_path, sha256)
         if leftover is not None:  # committed before a crash; finish removing it
-            self._clear_source(path, leftover["id"], remove_source)
+            self._clear_source(entry, leftover["id"], remove_source)
             return Claim(leftover["id"], "already-claimed")
 
         staging = self.home.work / CLAIMING / f"{uuid.uuid4().hex}.part"
         original = store_db.find_original_by_sha256(self.db, sha256)
-        if original is None and _copy_durably(path, staging) != sha256:
+        if original is None and _copy_fd_durably(entry, staging) != sha256:
             staging.unlink(missing_ok=True)  # changed after hashing: not stable after all
             raise FileChanged(path)
         try:
@@ -191,14 +395,15 @@ class Claimer:
                 # Re-check inside the write lock: another claim may have just taken this content.
                 original = store_db.find_original_by_sha256(self.db, sha256)
                 if original is not None and rescan_of is not None:
-                    raise ValueError(f"{path.name} has exactly the same content as "
+                    raise ValueError(f"{shown} has exactly the same content as "
                                      f"{original['id']}: it is not a new scan")
                 doc_id = store_db.next_doc_id(self.db)
                 fields = {
                     "id": doc_id, "batch_id": batch_id, "box": box,
                     "position": rescan_of["position"] if rescan_of
                     else store_db.next_position(self.db, batch_id),
-                    "source_name": path.name, "source_path": source_path,
+                    "source_name": shown, "source_name_raw": raw_name_hex(path.name),
+                    "source_path": source_path,
                     "source_size": before[0], "source_mtime": before[1] / 1e9,
                     "sha256": sha256, "pipeline": pipeline,
                     "inbox_cleared": 0 if remove_source else 1,
@@ -232,24 +437,59 @@ class Claimer:
                         state=store_db.SUPERSEDED, superseded_by=doc_id, **stale)
         finally:
             staging.unlink(missing_ok=True)
-        self._clear_source(path, doc_id, remove_source)
+        self._clear_source(entry, doc_id, remove_source)
         if original is not None:
-            log.info("%s: duplicate of %s (same SHA-256); not processed again", path.name,
+            log.info("%s: duplicate of %s (same SHA-256); not processed again", shown,
                      original["id"])
             return Claim(doc_id, store_db.DUPLICATE, original["id"])
-        log.info("%s: claimed as %s (batch %s)", path.name, doc_id, batch_id)
+        log.info("%s: claimed as %s (batch %s)", shown, doc_id, batch_id)
         return Claim(doc_id, store_db.RECEIVED)
 
-    def _clear_source(self, path: Path, doc_id: str, remove_source: bool) -> None:
+    def _clear_source(self, entry: OpenEntry, doc_id: str, remove_source: bool) -> None:
+        """Remove the claimed file from its folder: only that same regular file (same device
+        and inode, looked up in the folder opened at claim time), never what replaced it."""
         if not remove_source:
             return
-        path.unlink(missing_ok=True)
+        try:
+            now = os.stat(entry.name, dir_fd=entry.parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            now = None
+        if now is not None:
+            if stat.S_ISREG(now.st_mode) and (now.st_dev, now.st_ino) == (
+                    entry.info.st_dev, entry.info.st_ino):
+                os.unlink(entry.name, dir_fd=entry.parent_fd)
+            else:
+                log.warning("%s: replaced by something else after it was claimed as %s; the "
+                            "new entry was left in place", display_name(str(entry.path)),
+                            doc_id)
         store_db.mark_inbox_cleared(self.db, doc_id)
 
 
 def _suffix(path: Path) -> str:
-    suffix = path.suffix.lower()
+    suffix = display_name(path.suffix).lower()
     return suffix if len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
+
+
+def _copy_fd_durably(entry: OpenEntry, target: Path) -> str:
+    """Copy the opened file (from its start) and fsync; returns the SHA-256 of the bytes
+    copied. Read failures are the file's (SourceUnreadable), write failures the
+    environment's (OSError)."""
+    digest = hashlib.sha256()
+    offset = 0
+    with target.open("wb") as writer:
+        while True:
+            try:
+                chunk = os.pread(entry.fd, HASH_CHUNK, offset)
+            except OSError as exc:
+                raise _unreadable(entry.path, exc) from None
+            if not chunk:
+                break
+            offset += len(chunk)
+            digest.update(chunk)
+            writer.write(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    return digest.hexdigest()
 
 
 def _copy_durably(source: Path, target: Path) -> str:
@@ -365,4 +605,4 @@ class InboxWatcher:
 def batch_for_inbox_path(inbox: Path, path: Path, default: str) -> str:
     """A file in ``inbox/<folder>/…`` belongs to batch ``<folder>``; loose files to ``default``."""
     relative = path.relative_to(inbox)
-    return relative.parts[0] if len(relative.parts) > 1 else default
+    return display_name(relative.parts[0]) if len(relative.parts) > 1 else default

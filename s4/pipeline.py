@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import threading
 import time
 from collections import deque
@@ -34,14 +35,18 @@ from s4.ingest import (
     FileChanged,
     IgnoreRules,
     InboxWatcher,
+    NotTaken,
     SourceUnreadable,
     StabilityTracker,
     batch_for_inbox_path,
+    display_name,
+    iter_entries,
     iter_files,
     recover,
 )
-from s4.ocr import OcrJob, OcrOutcome, run_ocr_job, worker_init
+from s4.ocr import OcrJob, OcrOutcome, run_ocr_job
 from s4.store import StoreWorker
+from s4.workers import end_leftovers, forget_finished, init_worker, registry_folder
 
 log = logging.getLogger("s4.pipeline")
 
@@ -171,6 +176,9 @@ class Line:
         return self._pipelines[name]
 
     def recover(self) -> None:
+        # Workers of a line that was killed would OCR documents nobody is waiting for.
+        for note in end_leftovers(registry_folder(self.home.root)):
+            log.warning("recovery: %s", note)
         for note in recover(self.home, self.db, self.actor):
             log.warning("recovery: %s", note)
         for doc in store_db.documents_in_states(self.db, (store_db.RECEIVED,)):
@@ -185,33 +193,45 @@ class Line:
     def _executor(self) -> ProcessPoolExecutor:
         if self.executor is None:
             self.executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=get_context("spawn"), initializer=worker_init
+                max_workers=self.workers, mp_context=get_context("spawn"),
+                initializer=init_worker,
+                initargs=(str(registry_folder(self.home.root)), os.getpid()),
             )
         return self.executor
 
     # ---------------------------------------------------------------- claiming
 
     def claim(self, path: Path, batch_id: str, pipeline: str, box: str | None,
-              remove_source: bool) -> store_db.Any | None:
+              remove_source: bool, root: Path | None = None) -> store_db.Any | None:
+        """Claim one entry; ``root``: the folder it was found under (no links below it).
+
+        An entry that cannot be read, or is not a regular file, is reported once and left
+        where it is; ``s4 watch`` also lists the refused ones in ``s4 status``."""
+        shown = display_name(path.name)
         try:
-            claim = self.claimer.claim(path, batch_id, pipeline, box, remove_source)
+            claim = self.claimer.claim(path, batch_id, pipeline, box, remove_source, root=root)
         except FileChanged:
-            log.info("%s: still changing; will try again when it is stable", path.name)
+            log.info("%s: still changing; will try again when it is stable", shown)
             return None
         except FileNotFoundError:
-            log.info("%s: gone before it could be claimed", path.name)
+            log.info("%s: gone before it could be claimed", shown)
             return None
-        except SourceUnreadable as exc:
-            if self.unreadable.get(path) != str(exc):  # say it once, not at every rescan
+        except (SourceUnreadable, NotTaken) as exc:
+            new = self.unreadable.get(path) != str(exc)
+            if isinstance(exc, NotTaken) and remove_source:  # an inbox entry: for s4 status
+                new = store_db.note_not_taken(self.db, _path_key(path),
+                                              display_name(str(path)), str(exc)) or new
+            if new:  # say it once, not at every rescan
                 log.error("%s", exc)
             self.unreadable[path] = str(exc)
-            self.progress("unreadable", {"path": str(path), "reason": str(exc)})
+            self.progress("unreadable", {"path": display_name(str(path)), "reason": str(exc)})
             return None
         except OSError as exc:
             if exc.errno in ENVIRONMENT_ERRNOS:
                 raise environment_error(exc, self.home.work) from None
             raise
-        self.unreadable.pop(path, None)
+        if self.unreadable.pop(path, None) is not None and remove_source:
+            store_db.forget_not_taken(self.db, _path_key(path))
         if claim.state == store_db.RECEIVED:
             self.enqueue(claim.doc_id)
         self.progress("claimed", {"doc_id": claim.doc_id, "state": claim.state})
@@ -440,8 +460,10 @@ class Line:
             raise ValueError(f"{path}: no such file")
         in_inbox = path.resolve().is_relative_to(self.home.inbox.resolve())
         claim = self.claimer.claim(path, doc["batch_id"], doc["pipeline"], doc["box"],
-                                   remove_source=in_inbox, rescan_of=doc, reason=reason.strip())
-        log.info("%s: re-scan of %s registered as %s", path.name, doc_id, claim.doc_id)
+                                   remove_source=in_inbox, rescan_of=doc, reason=reason.strip(),
+                                   root=self.home.inbox if in_inbox else None)
+        log.info("%s: re-scan of %s registered as %s", display_name(path.name), doc_id,
+                 claim.doc_id)
         self.enqueue(claim.doc_id)
         return claim.doc_id
 
@@ -463,7 +485,7 @@ class Line:
                   box: str | None) -> BatchReport:
         self.pipeline(pipeline)  # fail early on a bad pipeline file
         report = BatchReport(batch_id)
-        files = list(iter_files(paths, self.rules))
+        files = list(iter_entries(paths, self.rules))
         report.files = len(files)
         if not files:
             return report  # nothing to do: no empty batch is recorded
@@ -471,8 +493,8 @@ class Line:
         self.store.start()
         self.recover()
         self.progress("files", {"count": len(files)})
-        for path in files:
-            claim = self.claim(path, batch_id, pipeline, box, remove_source=False)
+        for root, path in files:
+            claim = self.claim(path, batch_id, pipeline, box, remove_source=False, root=root)
             if claim is not None:
                 report.documents.append(claim.doc_id)
             elif path in self.unreadable:
@@ -509,18 +531,20 @@ class Line:
         try:
             while not self.stop_requested.is_set():
                 for path in watcher.drain():
-                    if path.is_file() and not self._ignored(path):
+                    if _not_a_folder(path) and not self._ignored(path):
                         tracker.touch(path)
                 if time.monotonic() >= next_rescan:  # start-up scan, then periodic rescans
                     for path in iter_files([self.home.inbox], self.rules):
                         if path not in tracker.candidates:
                             tracker.touch(path)
+                    self._forget_vanished_refusals()
                     next_rescan = time.monotonic() + ingest.rescan_seconds
                 for path in tracker.ready():
                     tracker.forget(path)
                     batch = batch_for_inbox_path(self.home.inbox, path, default_batch)
                     store_db.ensure_batch(self.db, batch, pipeline, batch, "watch", self.actor)
-                    self.claim(path, batch, pipeline, batch, remove_source=True)
+                    self.claim(path, batch, pipeline, batch, remove_source=True,
+                               root=self.home.inbox)
                     self._remove_empty_batch_folder(path.parent)
                 self.fill()
                 if self.in_flight:
@@ -529,6 +553,18 @@ class Line:
                     self.stop_requested.wait(0.25)
         finally:
             watcher.stop()
+
+    def _forget_vanished_refusals(self) -> None:
+        """Entries refused earlier and since removed from the inbox drop off ``s4 status``."""
+        for entry in store_db.not_taken_entries(self.db):
+            try:
+                os.lstat(bytes.fromhex(entry["path_hex"]))
+            except FileNotFoundError:
+                store_db.forget_not_taken(self.db, entry["path_hex"])
+                self.unreadable = {p: r for p, r in self.unreadable.items()
+                                   if _path_key(p) != entry["path_hex"]}
+            except (OSError, ValueError):
+                continue
 
     def _ignored(self, path: Path) -> bool:
         relative = path.relative_to(self.home.inbox) if path.is_relative_to(self.home.inbox) \
@@ -556,7 +592,22 @@ class Line:
             for process in processes:
                 process.join(timeout=10)
             self.executor = None
+            forget_finished(registry_folder(self.home.root))
         self.db.conn.close()
+
+
+def _path_key(path: Path) -> str:
+    """The entry's path as it is on disk (bytes, as hex): display forms may collide."""
+    return os.fsencode(str(path)).hex()
+
+
+def _not_a_folder(path: Path) -> bool:
+    """The entry exists and is not a folder (a link is not followed: links are candidates,
+    refused and reported when claimed)."""
+    try:
+        return not stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def install_stop_handlers(line: Line) -> None:

@@ -439,7 +439,9 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/items/([^/:]+):/([^/:]+)", rest)
         if match and method == "GET":
             child = fake._child(match.group(1), unquote(match.group(2)))
-            if child is None:
+            # A "hidden" file (checked out with no checked-in version, or a draft under
+            # item-level security) is invisible to the app, yet its name is taken (409).
+            if child is None or child.get("hidden"):
                 return (*_error(404, "itemNotFound", "The resource could not be found."), {})
             return 200, fake.item_json(child), {}
         match = re.fullmatch(r"/items/([^/:]+)/children", rest)

@@ -150,13 +150,23 @@ def test_deleted_middle_entry_is_named(home, log):
     assert "no entry 4 in the log" in output
 
 
-def test_deleted_last_entry_needs_a_kept_head(home, log):
+def test_deleted_last_entries_are_named_without_a_kept_head(home, log):
+    """The chain cannot know what came after its end; the head file S4 keeps does."""
+    _tamper(log, "DELETE FROM events WHERE seq >= 5")
+    code, output, bad = _verify(home)
+    assert code == 1, output
+    assert bad is None  # the chain itself is intact: only the head file shows the loss
+    assert "the log ends at entry 4 but S4 recorded head 7:" in output
+    assert "entries 5–7 were deleted from the end of the log" in output
+    assert output.strip().endswith("audit log NOT intact: 1 problem(s)")
+
+
+def test_deleted_last_entry_is_also_caught_by_a_kept_head(home, log):
     kept = _head(home)
     _tamper(log, "DELETE FROM events WHERE seq = 7")
-    code, output, _ = _verify(home)
-    assert code == 0, output  # a chain cannot know what came after its end …
     code, output, _ = _verify(home, "--head", kept)
-    assert code == 1, output  # … but the auditor's copy of the head does
+    assert code == 1, output
+    assert "entry 7 was deleted from the end of the log" in output
     assert "no longer reaches the kept head 7" in output
 
 
@@ -276,7 +286,16 @@ def test_kept_head_passes_on_an_extended_log(home, log):
     assert audit_log.verify_extends(log, *audit_log.parse_head(kept)) is None
 
 
-def test_forger_who_recomputes_every_hash_is_caught_only_by_the_kept_head(home, log):
+def _rewrite_head_files(home, database) -> None:
+    """The forger's best move after rehashing: make audit/head and audit/heads.log agree."""
+    rows = _rows(database)
+    lines = [f"{seq}:{rows[seq]['hash']} {rows[seq]['at']}\n" for seq in sorted(rows)]
+    (home.root / "audit" / "heads.log").write_text("".join(lines))
+    (home.root / "audit" / "head").write_text(lines[-1])
+
+
+def _rehash_forgery(home, log) -> tuple[str, str]:
+    """Entry 3 edited and every hash after it recomputed; returns (kept head, 2:hash)."""
     kept = _head(home)  # 7:…, written into the auditor's ticket
     before_edit = f"2:{_rows(log)[2]['hash']}"
     _append(log, 2, "later")
@@ -284,8 +303,23 @@ def test_forger_who_recomputes_every_hash_is_caught_only_by_the_kept_head(home, 
     log.conn.execute("UPDATE events SET details = '{\"i\":99}' WHERE seq = 3")
     _rehash_from(log, 3)
     log.conn.executescript(TRIGGER_DDL)
+    return kept, before_edit
+
+
+def test_forger_who_recomputes_every_hash_is_caught_by_the_head_files(home, log):
+    _rehash_forgery(home, log)
     code, output, bad = _verify(home)
-    assert code == 0 and bad is None, output  # the chain is self-consistent again …
+    assert code == 1 and bad is None, output  # the chain is self-consistent again …
+    # … but not what S4 recorded outside the database after each commit
+    assert "entry 9 is not the entry S4 recorded in audit/head" in output
+    assert "entry 3 is not the entry S4 recorded in audit/heads.log:3" in output
+
+
+def test_forger_who_also_rewrites_the_head_files_is_caught_by_the_kept_head(home, log):
+    kept, before_edit = _rehash_forgery(home, log)
+    _rewrite_head_files(home, log)
+    code, output, bad = _verify(home)
+    assert code == 0 and bad is None, output  # nothing inside the home shows it …
     code, output, _ = _verify(home, "--head", kept)
     assert code == 1, output  # … but it no longer extends what the auditor kept
     assert "KEPT HEAD NOT EXTENDED" in output and "history up to entry 7 was rewritten" in output

@@ -200,6 +200,7 @@ def test_a_copied_home_is_refused_and_its_work_files_are_kept(home, tmp_path):
 def test_an_unreadable_scan_is_reported_left_in_place_and_the_batch_goes_on(
         home, tmp_path, monkeypatch):
     import errno
+    import os
 
     import s4.ingest
 
@@ -208,14 +209,14 @@ def test_an_unreadable_scan_is_reported_left_in_place_and_the_batch_goes_on(
     write_scan(folder / "good.png")
     locked = folder / "locked.png"
     write_scan(locked)
-    real_hash = s4.ingest.sha256_file
+    real_hash = s4.ingest.sha256_fd
 
-    def hash_or_refuse(path):  # as a file the scanner account wrote with mode 600 would
-        if path.name == "locked.png":
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_hash(path)
+    def hash_or_refuse(fd):  # as a file the scanner account wrote with mode 600 would
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("locked.png"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_hash(fd)
 
-    monkeypatch.setattr(s4.ingest, "sha256_file", hash_or_refuse)
+    monkeypatch.setattr(s4.ingest, "sha256_fd", hash_or_refuse)
     code, output = run_s4(home, "run", "--batch", "b1", str(folder))
     assert code == 1, output
     assert "not taken:" in output and "locked.png: cannot read it (permission denied)" in output

@@ -165,14 +165,14 @@ def test_inbox_file_survives_a_failed_registration(home, database, monkeypatch):
 
 def test_file_that_grows_while_being_hashed_is_not_claimed(home, database, monkeypatch):
     scan = write_scan(home.inbox / "scan.png")
-    real_sha256 = ingest.sha256_file
+    real_sha256 = ingest.sha256_fd
 
-    def scanner_still_writing(path: Path) -> str:
-        with path.open("ab") as handle:  # the scanner appends while S4 reads: the hash
+    def scanner_still_writing(fd: int) -> str:
+        with scan.open("ab") as handle:  # the scanner appends while S4 reads: the hash
             handle.write(b"more of the scan")  # covers what was there at the end, and the
-        return real_sha256(path)  # copy would match it, but more may still be coming
+        return real_sha256(fd)  # copy would match it, but more may still be coming
 
-    monkeypatch.setattr(ingest, "sha256_file", scanner_still_writing)
+    monkeypatch.setattr(ingest, "sha256_fd", scanner_still_writing)
     with pytest.raises(FileChanged):
         _claimer(home, database).claim(scan, "b1", "default", None, remove_source=True)
     assert scan.exists()
@@ -185,18 +185,18 @@ def test_file_rewritten_in_place_while_being_claimed_is_not_claimed(home, databa
     """Same size, same mtime, different bytes (a scanner overwriting a file in place, with a
     coarse network-share clock): only the copy's own hash can tell."""
     scan = write_scan(home.inbox / "scan.png")
-    real_sha256 = ingest.sha256_file
+    real_sha256 = ingest.sha256_fd
 
-    def rewritten_after_hashing(path: Path) -> str:
-        digest = real_sha256(path)
-        info = path.stat()
-        data = bytearray(path.read_bytes())
+    def rewritten_after_hashing(fd: int) -> str:
+        digest = real_sha256(fd)
+        info = scan.stat()
+        data = bytearray(scan.read_bytes())
         data[-1] ^= 0xFF
-        path.write_bytes(bytes(data))
-        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+        scan.write_bytes(bytes(data))
+        os.utime(scan, ns=(info.st_atime_ns, info.st_mtime_ns))
         return digest
 
-    monkeypatch.setattr(ingest, "sha256_file", rewritten_after_hashing)
+    monkeypatch.setattr(ingest, "sha256_fd", rewritten_after_hashing)
     with pytest.raises(FileChanged):
         _claimer(home, database).claim(scan, "b1", "default", None, remove_source=True)
     assert scan.exists()

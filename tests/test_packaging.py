@@ -19,6 +19,10 @@ def test_wheel_carries_pipelines_and_schedules_and_init_uses_them(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "s4/_shipped/pipelines/default.yaml" in names
     assert "s4/_shipped/retention_rules/uk-local-government.yaml" in names
+    # The desk needs no checkout either: its pages and stylesheet are in the wheel.
+    for template in sorted((ROOT / "s4" / "web" / "templates").glob("*.html")):
+        assert f"s4/web/templates/{template.name}" in names
+    assert "s4/web/static/s4.css" in names and "s4/web/static/favicon.svg" in names
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",

@@ -264,3 +264,48 @@ def test_a_decision_during_a_refresh_is_not_lost(home, db, tmp_path, monkeypatch
     doc = store_db.get_document(db, doc_id)
     sidecar = json.loads(Path(doc["store_location"] + ".json").read_text())
     assert sidecar["record_class"] == "foi-request" and doc["store_meta_stale"] == 0
+
+
+def test_long_scan_names_are_shortened_deterministically_and_block_nobody(home, db, tmp_path):
+    """A 250-character name, and one of 200 two-byte letters (400 bytes), no longer stop the
+    queue: each is stored under a name cut to the file system's 255 bytes (with room for its
+    sidecar), keeping the record id and extension; the record behind them is stored too."""
+    long_ascii = add_filed(db, home, "x" * 250 + ".pdf", make_pdf(tmp_path / "a.pdf", 11))
+    long_utf8 = add_filed(db, home, "Жалоба " * 28 + "é.pdf", make_pdf(tmp_path / "b.pdf", 12))
+    behind = add_filed(db, home, "scan_0003.pdf", make_pdf(tmp_path / "c.pdf", 13))
+    code, output = run_s4(home, "store", "sync")
+    assert code == 0, output
+    from s4.store.local import LocalBackend
+
+    backend = LocalBackend(home.store)
+    for doc_id in (long_ascii, long_utf8, behind):
+        doc = store_db.get_document(db, doc_id)
+        assert doc["state"] == store_db.STORED, doc["quarantine_reason"]
+        stored = Path(doc["store_location"])
+        assert stored.name.startswith(f"{doc_id} - ") and stored.name.endswith(".pdf")
+        assert len(os.fsencode(stored.name + ".json")) <= 255
+        assert stored.read_bytes() == Path(doc["output_pdf"]).read_bytes()
+        assert stored.with_name(stored.name + ".json").is_file()
+        # the same record always gets the same name (idempotent re-upload, verification)
+        assert target_for(doc, "{record_class}/{year}", "", backend.limits)[1] == stored.name
+    shortened = Path(store_db.get_document(db, long_utf8)["store_location"]).name
+    assert shortened.encode("utf-8").decode("utf-8") == shortened  # cut between characters
+    assert len(shortened) < len("Жалоба " * 28)
+    assert run_s4(home, "store", "verify")[0] == 0
+
+
+def test_a_record_the_store_refuses_is_quarantined_and_the_others_are_stored(home, db,
+                                                                            tmp_path):
+    blocked = add_filed(db, home, "scan_0001.pdf", make_pdf(tmp_path / "a.pdf", 14),
+                        document_date="2019-05-01")
+    fine = add_filed(db, home, "scan_0002.pdf", make_pdf(tmp_path / "b.pdf", 15))
+    (home.store / "council-tax").mkdir(parents=True)
+    (home.store / "council-tax" / "2019").write_text("a file where S4 needs a folder")
+    code, output = run_s4(home, "store", "sync")
+    assert code == 1, output  # a conflict, not "the store is unavailable" (3)
+    assert "not available" not in output
+    doc = store_db.get_document(db, blocked)
+    assert doc["state"] == store_db.QUARANTINED
+    assert "council-tax/2019" in doc["quarantine_reason"]
+    assert "--retry-conflicts" in doc["quarantine_reason"]
+    assert store_db.get_document(db, fine)["state"] == store_db.STORED

@@ -452,3 +452,74 @@ def test_waiting_for_a_dead_store_gives_up_and_records_stay_filed(home, sp, db, 
     finally:
         worker.stop()
     assert store_db.get_document(db, doc_id)["state"] == store_db.FILED
+
+
+def test_a_name_taken_by_a_file_the_app_cannot_see_ends_as_a_bounded_conflict(home, sp, db,
+                                                                              tmp_path):
+    """409 on createUploadSession but 404 when looking the name up (a checked-out file with
+    no checked-in version): S4 once looped on this at ~11 requests a second."""
+    graph = sp
+    hidden_doc = add_filed(db, home, "scan_0001.pdf", make_pdf(tmp_path / "a.pdf", 21))
+    behind = add_filed(db, home, "scan_0002.pdf", make_pdf(tmp_path / "b.pdf", 22))
+    ghost = put_file(graph, f"council-tax/2021/{hidden_doc} - scan_0001.pdf", b"%PDF draft")
+    ghost["hidden"] = True
+    code, output = run_s4(home, "store", "sync")
+    assert code == 1, output  # a conflict to sort out, not a store outage (3)
+    creates = [r for r in graph.requests("POST", "createUploadSession")
+               if f"{hidden_doc}" in r["path"]]
+    assert 1 <= len(creates) <= 5
+    assert len(graph.requests()) < 60  # bounded: the loop used to run until killed
+    doc = store_db.get_document(db, hidden_doc)
+    assert doc["state"] == store_db.QUARANTINED
+    reason = doc["quarantine_reason"]
+    assert "cannot see" in reason and "checked-in version" in reason
+    assert "item-level permissions" in reason and "--retry-conflicts" in reason
+    assert ghost["content"] == b"%PDF draft"  # never overwritten
+    assert store_db.get_document(db, behind)["state"] == store_db.STORED
+
+
+def test_the_background_worker_does_not_spin_on_a_hidden_name(home, sp, db, tmp_path):
+    graph = sp
+    doc_id = add_filed(db, home, "scan_0001.pdf", make_pdf(tmp_path / "a.pdf", 23))
+    put_file(graph, f"council-tax/2021/{doc_id} - scan_0001.pdf", b"%PDF draft")["hidden"] = True
+    worker = StoreWorker(home, "tester", poll_seconds=0.2)
+    worker.start()
+    try:
+        assert worker.drain(60)
+    finally:
+        worker.stop()
+    assert store_db.get_document(db, doc_id)["state"] == store_db.QUARANTINED
+    assert len(graph.requests("POST", "createUploadSession")) <= 5
+
+
+def test_long_names_are_cut_to_sharepoints_path_limit_and_others_still_upload(home, sp, db,
+                                                                             tmp_path):
+    graph = sp
+    long_doc = add_filed(db, home, "Ärger " * 80 + ".pdf", make_pdf(tmp_path / "a.pdf", 24))
+    behind = add_filed(db, home, "scan_0002.pdf", make_pdf(tmp_path / "b.pdf", 25))
+    code, output = run_s4(home, "store", "sync")
+    assert code == 0, output
+    for doc_id in (long_doc, behind):
+        assert store_db.get_document(db, doc_id)["state"] == store_db.STORED
+    names = {graph.path_of(item) for item in graph.files()}
+    long_path = next(n for n in names if n.startswith(f"council-tax/2021/{long_doc} - "))
+    assert long_path.endswith(".pdf") and len(long_path.rsplit("/", 1)[1]) <= 255
+    prefix = "https://contoso.sharepoint.com/sites/records/Records/"
+    assert len(prefix + long_path) <= 400
+
+
+def test_fields_one_item_refuses_quarantine_that_record_only(home, sp, db, tmp_path):
+    graph = sp
+    refused = add_filed(db, home, "scan_0001.pdf", make_pdf(tmp_path / "a.pdf", 26))
+    fine = add_filed(db, home, "scan_0002.pdf", make_pdf(tmp_path / "b.pdf", 27))
+    graph.fault("PATCH", "/listItem/fields$", "status", status=400, body={"error": {
+        "code": "invalidRequest", "message": "The value is too long for S4RecordClass"}})
+    code, output = run_s4(home, "store", "sync")
+    assert code == 1, output
+    doc = store_db.get_document(db, refused)
+    assert doc["state"] == store_db.QUARANTINED
+    assert "too long for S4RecordClass" in doc["quarantine_reason"]
+    assert store_db.get_document(db, fine)["state"] == store_db.STORED
+    assert run_s4(home, "store", "sync", "--retry-conflicts")[0] == 0  # no second copy
+    assert store_db.get_document(db, refused)["state"] == store_db.STORED
+    assert len(graph.files()) == 2

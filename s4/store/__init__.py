@@ -25,6 +25,7 @@ from typing import Any
 from s4 import db as store_db
 from s4.config import Home, Settings
 from s4.store.base import (
+    SHAREPOINT_LIMITS,
     Backend,
     CheckLine,
     Journal,
@@ -91,12 +92,18 @@ def store_record(db, backend: Backend, settings: Settings, doc: dict[str, Any],
                 f"the PDF/A to store ({doc['output_pdf'] or 'none recorded'}) is missing from "
                 f"the work area; restore it, or rescan the paper, then run "
                 f"`s4 store sync --retry-conflicts`")
-        size, sha256, quickxor = _hash_file(path)
+        try:
+            size, sha256, quickxor = _hash_file(path)
+        except OSError as exc:  # this record's file, not the store: it must not block others
+            raise RecordProblem(
+                f"the PDF/A to store ({path}) cannot be read: {exc.strerror}; fix it, or "
+                "rescan the paper, then run `s4 store sync --retry-conflicts`") from None
         if journal.state in ("uploading", "committed", "fields_set") and journal.get("target"):
             *folders, name = journal.get("target").split("/")  # resume where it was going
         else:
+            limits = getattr(backend, "limits", None) or SHAREPOINT_LIMITS
             folders, name = target_for(doc, _template(settings),
-                                       getattr(backend, "path_prefix", ""))
+                                       getattr(backend, "path_prefix", ""), limits)
         upload = Upload(doc=doc, path=path, size=size, sha256=sha256, quickxor=quickxor,
                         folder=folders, name=name,
                         metadata=record_metadata(doc, sha256, size, quickxor))

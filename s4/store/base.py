@@ -148,7 +148,8 @@ def sanitise_name(text: str, fallback: str = "untitled") -> str:
     characters, no leading/trailing dots or spaces, no ``~$`` prefix, no ``_vti_``, not a
     reserved device name."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join("_" if ch in ILLEGAL_CHARACTERS or ord(ch) < 32 or ch == "\x7f" else ch
+    text = "".join("_" if ch in ILLEGAL_CHARACTERS or ord(ch) < 32 or ch == "\x7f"
+                   or 0xD800 <= ord(ch) <= 0xDFFF else ch  # (undecodable bytes of a name)
                    for ch in text)
     text = re.sub(r"_vti_", "_vti-", text, flags=re.IGNORECASE)
     text = re.sub(r"\s+", " ", text).strip(" .")
@@ -160,16 +161,63 @@ def sanitise_name(text: str, fallback: str = "untitled") -> str:
     return text or fallback
 
 
-def file_name(doc: dict[str, Any], room: int = 255) -> str:
+@dataclass(frozen=True)
+class NameLimits:
+    """What a store accepts. SharePoint counts characters (255 per name, 400 for the whole
+    decoded path with site and library); a local file system counts UTF-8 bytes (NAME_MAX
+    per component, PATH_MAX for the whole path). ``companion`` is the suffix of a file kept
+    beside each record (the local sidecar's ``.json``): the record's name leaves room for it."""
+
+    component_chars: int = 255
+    path_chars: int = MAX_PATH
+    component_bytes: int | None = None
+    path_bytes: int | None = None
+    root_bytes: int = 0  # bytes of the path before the folders (the store folder itself)
+    companion: str = ""
+
+
+SHAREPOINT_LIMITS = NameLimits()
+_JOINERS = {"\u200d", "\u034f", *(chr(c) for c in range(0xFE00, 0xFE10))}  # ZWJ, selectors
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def cut_text(text: str, max_chars: int, max_bytes: int | None = None) -> str:
+    """The longest start of ``text`` within both limits, cut between characters (never inside
+    a UTF-8 sequence, never leaving a lone accent or joiner at the end). Deterministic."""
+    kept: list[str] = []
+    size = 0
+    for ch in text[:max(0, max_chars)]:
+        size += _utf8_len(ch)
+        if max_bytes is not None and size > max_bytes:
+            break
+        kept.append(ch)
+    cut = len(kept)
+    # Cut inside a combining sequence (a letter and its accents): drop the whole sequence.
+    while 0 < cut < len(text) and (unicodedata.combining(text[cut])
+                                   or text[cut] in _JOINERS):
+        cut -= 1
+    while cut > 0 and text[cut - 1] in _JOINERS:
+        cut -= 1
+    return text[:cut]
+
+
+def file_name(doc: dict[str, Any], room: int = 255, room_bytes: int | None = None) -> str:
     """``D000012 - scan_0001.pdf``: the record id makes it unique and stable across retries;
-    the title (the scan's file name) helps people. Shortened to ``room`` characters."""
+    the title (the scan's file name) helps people. A title too long for ``room`` characters
+    (and ``room_bytes`` UTF-8 bytes) is cut on a character boundary, always the same way, so
+    the same record always gets the same name; the id and the extension are always kept."""
     title = sanitise_name(Path(doc.get("source_name") or "").stem, fallback="")
     # Records are PDF/A; a disposal certificate's JSON twin keeps its own extension.
     prefix, suffix = doc["id"], (Path(doc.get("output_pdf") or "").suffix.lower() or ".pdf")
     name = f"{prefix} - {title}{suffix}" if title else f"{prefix}{suffix}"
-    if len(name) > room:
-        keep = max(0, room - len(prefix) - len(suffix) - 3)
-        title = title[:keep].rstrip(" .")
+    if len(name) > room or (room_bytes is not None and _utf8_len(name) > room_bytes):
+        fixed = f"{prefix} - {suffix}"
+        title = cut_text(title, room - len(fixed),
+                         None if room_bytes is None else room_bytes - _utf8_len(fixed))
+        title = title.rstrip(" .")
         name = f"{prefix} - {title}{suffix}" if title else f"{prefix}{suffix}"
     return name
 
@@ -187,18 +235,34 @@ def folder_fields(doc: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def target_for(doc: dict[str, Any], template: str, prefix: str = "") -> tuple[list[str], str]:
-    """Folders (sanitised, empty parts dropped) and file name for a record. ``prefix`` is what
-    comes before the folder in the full path (site and library), counted in the 400 limit."""
+def target_for(doc: dict[str, Any], template: str, prefix: str = "",
+               limits: NameLimits = SHAREPOINT_LIMITS) -> tuple[list[str], str]:
+    """Folders (sanitised, empty parts dropped, each cut to fit) and file name for a record.
+    ``prefix`` is what comes before the folder in the full path (site and library), counted
+    in the character limit; ``limits.root_bytes`` likewise for the byte limit."""
     rendered = template.format(**folder_fields(doc))
-    folders = [sanitise_name(part) for part in rendered.split("/") if part.strip(" .")]
+    folders = []
+    for part in rendered.split("/"):
+        if not part.strip(" ."):
+            continue
+        name = cut_text(sanitise_name(part), limits.component_chars, limits.component_bytes)
+        folders.append(name.rstrip(" .") or "_")
+    companion = len(limits.companion)
     used = len(prefix) + sum(len(part) + 1 for part in folders)
-    room = min(255, MAX_PATH - used)
-    if room < len(doc["id"]) + 4:
+    room = min(limits.component_chars, limits.path_chars - used) - companion
+    room_bytes = None
+    if limits.component_bytes is not None or limits.path_bytes is not None:
+        used_bytes = limits.root_bytes + sum(_utf8_len(part) + 1 for part in folders)
+        room_bytes = min(limits.component_bytes or 10**6,
+                         (limits.path_bytes or 10**6) - used_bytes - 1) - companion
+    needed = len(doc["id"]) + 5
+    if room < needed or (room_bytes is not None and room_bytes < needed):
         raise RecordProblem(
-            f"the folder path for {doc['id']} is too long for SharePoint ({used} characters "
-            f"before the file name; the limit is {MAX_PATH}): shorten the folder template")
-    return folders, file_name(doc, room)
+            f"the folder path for {doc['id']} is too long for the store ({used} characters "
+            f"before the file name; the limit is {limits.path_chars}"
+            + (f", {limits.path_bytes} bytes on this file system" if limits.path_bytes else "")
+            + "): shorten the folder template, then run `s4 store sync --retry-conflicts`")
+    return folders, file_name(doc, room, room_bytes)
 
 
 # --------------------------------------------------------------------------- metadata

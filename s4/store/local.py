@@ -8,6 +8,7 @@ metadata sidecar beside it: ``D000012 - scan_0001.pdf`` and ``D000012 - scan_000
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from s4 import db as store_db
 from s4.store.base import (
     CheckLine,
     Journal,
+    NameLimits,
     Outcome,
     RecordProblem,
     StoreUnavailable,
@@ -48,7 +50,9 @@ def write_atomically(target: Path, data: bytes | None = None, source: Path | Non
                      replace: bool = False) -> bool:
     """Write ``data`` (or copy ``source``) to ``target`` so that a reader never sees a partial
     file. With ``replace=False`` an existing target is left alone and False is returned."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+    # Short whatever the target's length, so a name that fits its limit always can be written.
+    tag = hashlib.sha256(target.name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    temporary = target.with_name(f".{tag}.{os.getpid()}.part")
     try:
         with temporary.open("wb") as handle:
             if source is not None:
@@ -72,12 +76,49 @@ def write_atomically(target: Path, data: bytes | None = None, source: Path | Non
             temporary.unlink()
 
 
+# A write that fails with one of these is this record's problem (its name, or a clash in
+# its own folder path), not the store's: the record is quarantined and the others go on.
+# Anything else (no space, read-only, permission, I/O, an unmounted share) stops the queue.
+RECORD_ERRNOS = {errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.EFBIG, errno.ENOTDIR,
+                 errno.EISDIR, errno.EEXIST}
+
+
+def _os_limit(folder: Path, name: str, default: int) -> int:
+    """NAME_MAX / PATH_MAX of the file system holding ``folder`` (or its nearest ancestor)."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            with contextlib.suppress(OSError, ValueError):
+                return int(os.pathconf(candidate, name))
+            break
+    return default
+
+
 class LocalBackend:
     name = "local"
     path_prefix = ""
 
     def __init__(self, root: Path):
         self.root = root
+
+    @property
+    def limits(self) -> NameLimits:
+        """SharePoint's character rules (so both stores lay records out alike) and the file
+        system's byte limits, leaving room in each name for the ``.json`` sidecar."""
+        return NameLimits(component_bytes=_os_limit(self.root, "PC_NAME_MAX", 255),
+                          path_bytes=_os_limit(self.root, "PC_PATH_MAX", 4096) - 1,
+                          root_bytes=len(os.fsencode(self.root.resolve())) + 1,
+                          companion=".json")
+
+    def _write_error(self, exc: OSError, what: Path) -> Exception:
+        if exc.errno in RECORD_ERRNOS:
+            return RecordProblem(
+                f"the store folder refused {what} ({exc.strerror}); S4 already shortens "
+                "names to the file system's limits, so check the folder template and the "
+                f"store folder {self.root} (a network or encrypted file system may allow "
+                "shorter names or fewer characters), then run "
+                "`s4 store sync --retry-conflicts`")
+        return StoreUnavailable(f"cannot write to the store folder {what.parent}: "
+                                f"{exc.strerror}")
 
     def close(self) -> None:
         pass
@@ -100,10 +141,19 @@ class LocalBackend:
         target = folder / upload.name
         try:
             folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._write_error(exc, folder) from None
+        try:
+            source = upload.path.open("rb")
+        except OSError as exc:
+            raise RecordProblem(f"the PDF/A to store ({upload.path}) cannot be read: "
+                                f"{exc.strerror}; fix its permissions or rescan the paper, "
+                                "then run `s4 store sync --retry-conflicts`") from None
+        source.close()
+        try:
             written = write_atomically(target, source=upload.path)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot write to the store folder {folder}: "
-                                   f"{exc.strerror}") from None
+            raise self._write_error(exc, target) from None
         if not written:
             existing = sha256_of(target)
             if existing != upload.sha256:
@@ -122,7 +172,7 @@ class LocalBackend:
             write_atomically(sidecar, json.dumps(metadata, indent=2, ensure_ascii=False)
                              .encode("utf-8") + b"\n", replace=True)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot write {sidecar}: {exc.strerror}") from None
+            raise self._write_error(exc, sidecar) from None
         journal.set(state="fields_set")
         result = self._check_file(target, upload.size, upload.sha256)
         if not result.ok:

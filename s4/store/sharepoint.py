@@ -69,6 +69,7 @@ log = logging.getLogger("s4.store.sharepoint")
 
 USER_AGENT = f"ISV|S4|S4/{__version__}"  # Microsoft's decorated form for throttling priority
 DATE_FIELDS = {"disposal_due", "document_date"}
+HIDDEN_NAME_TRIES = 3  # 409 on create, 404 on look-up, this often: a file S4 cannot see
 _SECRET_QUERY = re.compile(r"(tempauth|access_token|code|sig|token)=[^&\s\"']+", re.IGNORECASE)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
 
@@ -365,13 +366,25 @@ class Graph:
         return response.json() if response.content else {}
 
 
-def graph_error(response: requests.Response, what: str) -> GraphError:
+class ItemRejected(GraphError, RecordProblem):
+    """SharePoint refused one record's item (its name, path, size or field values, or the
+    item is locked): that record is quarantined with the reason; the others go on."""
+
+
+# Answers about one item that say nothing about the store as a whole.
+ITEM_STATUSES = {400, 404, 409, 411, 413, 414, 415, 422, 423}
+
+
+def graph_error(response: requests.Response, what: str, item: bool = False) -> GraphError:
+    """A GraphError; for a request about one record's item (``item``), an answer in
+    ITEM_STATUSES becomes ItemRejected so it does not hold back the queue."""
     try:
         error = response.json().get("error") or {}
         code, message = str(error.get("code", "")), str(error.get("message", ""))
     except (ValueError, AttributeError):
         code, message = "", response.text[:200]
-    return GraphError(response.status_code, code, scrub(message), what)
+    kind = ItemRejected if item and response.status_code in ITEM_STATUSES else GraphError
+    return kind(response.status_code, code, scrub(message), what)
 
 
 # --------------------------------------------------------------------------- the backend
@@ -508,7 +521,7 @@ class SharePointBackend:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise graph_error(response, what)
+            raise graph_error(response, what, item=True)
         return response.json()
 
     def _ensure_folder(self, folders: list[str]) -> str:
@@ -532,7 +545,7 @@ class SharePointBackend:
                 elif response.status_code == 403:
                     raise self._forbidden("create folder")
                 else:
-                    raise graph_error(response, "create folder")
+                    raise graph_error(response, "create folder", item=True)
             if item is None or "folder" not in item:
                 raise RecordProblem(f"{path.lstrip('/')} exists in the library but is not a "
                                     "folder; rename it or change the folder template")
@@ -595,7 +608,7 @@ class SharePointBackend:
         if response.status_code == 403:
             raise self._forbidden("create upload session")
         if response.status_code != 200:
-            raise graph_error(response, "create upload session")
+            raise graph_error(response, "create upload session", item=True)
         return response.json()["uploadUrl"]
 
     def _compare(self, item: dict[str, Any], upload: Upload) -> bool:
@@ -612,12 +625,26 @@ class SharePointBackend:
                     "right, move or rename the other file in SharePoint, then run "
                     "`s4 store sync --retry-conflicts`."))
 
+    def _hidden_conflict(self, upload: Upload) -> Outcome:
+        where = f"{self.path_prefix}{upload.relative_path}"
+        return Outcome(
+            "conflict", location=where,
+            detail=(f"the name {upload.name!r} is taken in SharePoint at {where} by a file "
+                    "the app cannot see: SharePoint answers that the name exists (HTTP 409), "
+                    "but reading that path finds nothing (HTTP 404), "
+                    f"{HIDDEN_NAME_TRIES} times. S4 never overwrites. A SharePoint "
+                    "administrator should look for a file checked out with no checked-in "
+                    "version (Library settings → Manage files which have no checked in "
+                    "version) and check it in or remove it, or for a draft hidden by the "
+                    "library's draft item security or item-level permissions; then run "
+                    "`s4 store sync --retry-conflicts`."))
+
     def _upload(self, upload: Upload, journal: Journal) -> tuple[dict[str, Any], bool] | Outcome:
         """Put the bytes in place. Returns (driveItem, uploaded?) or a conflict Outcome."""
         doc_id = upload.doc_id
         parent = self._ensure_folder(upload.folder)
         url = self._load_session(doc_id) if journal.state == "uploading" else None
-        failures = 0
+        failures = hidden = 0
         with upload.path.open("rb") as handle:
             while True:
                 offset: int | None = None
@@ -637,18 +664,29 @@ class SharePointBackend:
                             return existing, journal.state == "uploading"
                         return self._conflict(existing, upload)
                     url = self._create_session(parent, upload)
-                    if url is None:  # the name appeared between our look and the create
+                    if url is None:  # taken, yet not found when looked up just before
+                        hidden += 1  # a race with someone else, or a file the app cannot see
+                        if hidden >= HIDDEN_NAME_TRIES:
+                            return self._hidden_conflict(upload)
+                        self.graph._pause(self.graph._backoff(hidden))
                         continue
                     self._save_session(doc_id, url)
                     journal.set(state="uploading", session=redact_url(url), offset=0)
                     offset = 0
-                result = self._send(handle, url, offset or 0, upload, journal)
+                try:
+                    result = self._send(handle, url, offset or 0, upload, journal)
+                except ItemRejected:  # refused for this record: do not leave a live session
+                    self._forget_session(doc_id, url, cancel=True)
+                    raise
                 if isinstance(result, dict):
                     self._forget_session(doc_id, url, cancel=False)
                     return result, True
-                if result == "conflict":
+                if result == "conflict":  # the name was taken at commit: look again
                     self._forget_session(doc_id, url, cancel=True)
                     url = None
+                    failures += 1
+                    if failures >= 2 * self.settings.max_attempts:
+                        return self._hidden_conflict(upload)
                     continue
                 if result == "gone":
                     self._forget_session(doc_id, url, cancel=False)
@@ -690,7 +728,7 @@ class SharePointBackend:
                 return "conflict"
             if status == 416:
                 return "resync"
-            raise graph_error(response, f"upload {upload.doc_id}")
+            raise graph_error(response, f"upload {upload.doc_id}", item=True)
 
     # ---------------------------------------------------------------- fields and verify
 
@@ -723,14 +761,21 @@ class SharePointBackend:
                                       what="set columns", json=fields)
         if response.status_code == 400:
             error = graph_error(response, "set columns")
-            raise StoreSetupError(
-                f"the library refused S4's columns: {error.graph_message}",
-                "create the columns (see the README: For council IT) or change "
-                "[store.sharepoint.columns]; `s4 store check` lists what is missing")
+            missing = self._check_columns()
+            if missing.startswith("missing"):  # the library, not this record: stop the queue
+                raise StoreSetupError(
+                    f"the library refused S4's columns: {error.graph_message} ({missing})",
+                    "create the columns (see the README: For council IT) or change "
+                    "[store.sharepoint.columns]; `s4 store check` lists what is missing")
+            raise ItemRejected(400, error.code, (
+                f"SharePoint refused this record's column values ({error.graph_message}); "
+                "the file itself is in place. Check the values `s4 show` lists against the "
+                "columns' types and lengths, correct the record (`s4 review set`) or the "
+                "column, then run `s4 store sync --retry-conflicts`"), "set columns")
         if response.status_code == 403:
             raise self._forbidden("set columns")
         if response.status_code != 200:
-            raise graph_error(response, "set columns")
+            raise graph_error(response, "set columns", item=True)
 
     def _item(self, item_id: str) -> dict[str, Any] | None:
         response = self.graph.request("GET", f"{self._drive}/items/{item_id}",
@@ -759,7 +804,11 @@ class SharePointBackend:
                     quickxor=upload.quickxor)
         uploaded = True
         if journal.state in ("pending", "uploading", "conflict"):
-            result = self._upload(upload, journal)
+            try:
+                result = self._upload(upload, journal)
+            except ItemRejected:
+                self._folders.clear()  # a folder moved or deleted is looked up afresh
+                raise
             if isinstance(result, Outcome):
                 return result
             item, uploaded = result
