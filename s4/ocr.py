@@ -33,7 +33,12 @@ _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "png"),
 )
 _KIND_NAMES = {"pdf": "a PDF", "tiff": "a TIFF image", "jpeg": "a JPEG image", "png": "a PNG image"}
-_CONTAINER_NAMES = {"zip", "ole", "rar", "7z", "gzip"}
+_CONTAINER_LABELS = {
+    "zip": "a ZIP archive (Office documents are ZIP archives too)",
+    "ole": "an old-style Office document or Outlook message",
+    "rar": "a RAR archive", "7z": "a 7-Zip archive", "gzip": "a gzip-compressed file",
+}
+_CONTAINER_NAMES = set(_CONTAINER_LABELS)
 _SUFFIX_FOR = {"pdf": ".pdf", "tiff": ".tif", "jpeg": ".jpg", "png": ".png"}
 
 
@@ -166,11 +171,13 @@ def inspect_input(path: Path, name: str, settings: OcrSettings, max_bytes: int) 
     suffix = Path(name).suffix.lower()
     expected = ACCEPTED_SUFFIXES.get(suffix)
     kind = sniff(path)
-    if kind in _CONTAINER_NAMES:
-        raise InputRejected(_container_reason(path, kind, suffix or "(no extension)", expected))
+    if kind in _CONTAINER_NAMES and expected is not None:
+        raise InputRejected(_container_reason(path, kind, suffix, expected))
     if expected is None:
         shown = suffix or "(no extension)"
-        found = f"; the content looks like {_KIND_NAMES[kind]}" if kind else ""
+        found = f"; the content looks like {_KIND_NAMES[kind]}" if kind in _KIND_NAMES else ""
+        if kind in _CONTAINER_NAMES:
+            found = f"; the content is {_CONTAINER_LABELS[kind]}"
         raise InputRejected(
             f"unsupported file type {shown}{found}. S4 takes scans as PDF, TIFF, JPEG or PNG: "
             "export the document in one of those formats (or rename it if the extension is "
