@@ -500,7 +500,14 @@ def prepare_pdf(original: Path, target: Path, settings: OcrSettings) -> list[str
 
     with pikepdf.open(original) as pdf:
         restricted = pdf.is_encrypted
-        found = strip_active_content(pdf)
+        try:
+            found = strip_active_content(pdf)
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # malformed trees
+            raise InputRejected(
+                f"PDF is malformed where scripts and attachments are kept ({_short(exc)}), so "
+                "S4 cannot make sure it carries nothing executable. Print and rescan the "
+                "paper, or ask the sender for a plain copy."
+            ) from None
         if found and settings.active_content == "refuse":
             raise InputRejected(
                 f"PDF carries active content ({'; '.join(found)}). This pipeline refuses such "

@@ -209,6 +209,8 @@ def test_72_dpi_image_page_is_flagged_with_the_reason(home, tmp_path):
     code, exported = run_s4(home, "export", "documents", "--format", "jsonl")
     (row,) = map(json.loads, exported.splitlines())
     assert row["page_flags"].startswith("1: resolution: 72 dpi")
+    code, status = run_s4(home, "paper", "status", "--box", "b1")
+    assert "pages 1 not yet checked" in " ".join(status.split()), status  # QA holds the paper
 
 
 def test_image_stating_no_resolution_is_laid_out_at_assume_dpi(tmp_path):
