@@ -71,6 +71,8 @@ EXPORT_FIELDS = [
     "qa_status", "qa_at",
     # the file name's bytes (hex) when they are not UTF-8; source_name shows them escaped
     "source_name_raw",
+    # why each flagged page needs a check ("2: resolution: 72 dpi, …; 3: low_confidence: …")
+    "page_flags",
 ]
 
 
@@ -379,7 +381,7 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float,
                   f"preservation): {', '.join(not_pdfa)}", highlight=False)
     flagged = [d for d in processed if d["flagged_pages"]]
     if flagged:
-        out.print(f"{len(flagged)} document(s) have low-confidence pages to check: "
+        out.print(f"{len(flagged)} document(s) have flagged pages to check: "
                   + ", ".join(f"{d['id']} (pages {d['flagged_pages']})" for d in flagged),
                   highlight=False)
     for reason in unreadable:
@@ -572,9 +574,14 @@ def show(obj: Context, doc: str) -> None:
             table.add_row(str(page["page_no"]), _num(page["confidence"]), str(page["words"]),
                           f"{page['rotation']}°" if page["rotation"] else "",
                           "skipped (has text)" if page["ocr_skipped"] else "yes",
-                          "check" if page["flagged"] else "",
+                          ", ".join(f["check"] for f in page["flags"]) or
+                          ("check" if page["flagged"] else ""),
                           " ".join(page["text"].split())[:40])
         out.print(table)
+        for page in pages:  # the reasons in full: a table cell would cut them short
+            for flag in page["flags"]:
+                out.print(f"page {page['page_no']} {flag['check']}: {flag['reason']}",
+                          highlight=False)
     # One entry per paragraph: a details column squeezed beside four others is unreadable
     # in an 80-column terminal, and these details are what a person came to read.
     out.print("[bold]History (UTC)[/]")
@@ -712,6 +719,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     qa_status, qa_at (a person's QA verdict and when: the paper waits from then too);
     source_name_raw (the file name's bytes in hex, only when they are not valid UTF-8;
     source_name then shows them escaped, e.g. b\\xff.pdf);
+    page_flags (each flagged page with the check it failed and why);
     and text with --with-text (pages separated by form feeds).
 
     \b

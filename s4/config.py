@@ -113,6 +113,11 @@ class OcrSettings(StrictModel):
     page_timeout_seconds: float = Field(default=180, gt=0)
     flag_confidence_below: float = Field(default=60, ge=0, le=100)
     assume_dpi: int = Field(default=300, ge=50, le=1200)
+    # Images stating a lower resolution get a page flag (QA before the paper may go); 0: off.
+    min_dpi: int = Field(default=200, ge=0, le=1200)
+    # Scripts, automatic actions, embedded files and program-launching links in a PDF:
+    # "strip" removes them from the archive copy (and says what), "refuse" quarantines.
+    active_content: Literal["strip", "refuse"] = "strip"
     max_image_megapixels: float = Field(default=250, gt=0)
     optimize: Literal[0, 1, 2, 3] = 1
     pdf_renderer: Literal["auto", "hocr", "sandwich", "fpdf2"] = "auto"

@@ -269,6 +269,9 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     # then shows the bad bytes escaped, e.g. b\\xff.pdf); otherwise source_name is exact
     "source_name_raw": "TEXT",
 }
+# Columns added to ``pages``. flags: JSON list of {"check", "reason"}, one per check the page
+# failed (low confidence, resolution, ...); ``flagged`` stays 1 when the list is not empty.
+PAGE_COLUMNS: dict[str, str] = {"flags": "TEXT"}
 DESTRUCTION_COLUMNS: dict[str, str] = {
     # the sealed certificate itself, so a crash before its files were written can be finished
     "certificate_json": "TEXT",
@@ -368,7 +371,7 @@ def migrate(db: sqlite_utils.Database) -> None:
                           "removed from the database; run `s4 audit verify`"})
     for script in EXTRA_SCHEMA:
         db.conn.executescript(script)
-    for table, columns in (("documents", DOCUMENT_COLUMNS),
+    for table, columns in (("documents", DOCUMENT_COLUMNS), ("pages", PAGE_COLUMNS),
                            ("destructions", DESTRUCTION_COLUMNS)):
         existing = {row["name"] for row in db.conn.execute(f"PRAGMA table_info({table})")}
         for name, sql_type in columns.items():
@@ -613,16 +616,35 @@ def record_ocr_result(
         conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
         conn.executemany(
             "INSERT INTO pages (doc_id, page_no, confidence, words, rotation, ocr_skipped,"
-            " flagged, text) VALUES (:doc_id, :page_no, :confidence, :words, :rotation,"
-            " :ocr_skipped, :flagged, :text)",
-            [{"doc_id": doc_id, **page} for page in pages],
+            " flagged, flags, text) VALUES (:doc_id, :page_no, :confidence, :words, :rotation,"
+            " :ocr_skipped, :flagged, :flags, :text)",
+            [{"doc_id": doc_id, **page, "flags": json.dumps(page.get("flags") or [])}
+             for page in pages],
         )
         update_document(db, doc_id, actor, "document.ocr_completed", details, **fields)
 
 
 def pages_of(db: sqlite_utils.Database, doc_id: str) -> list[dict[str, Any]]:
+    """A document's pages; ``flags`` decoded to a list (empty for pages stored before it)."""
     rows = db.conn.execute("SELECT * FROM pages WHERE doc_id = ? ORDER BY page_no", (doc_id,))
-    return [dict(r) for r in rows]
+    return [{**dict(r), "flags": json.loads(r["flags"] or "[]")} for r in rows]
+
+
+# ---- page flags (reasons a page needs a person's check)
+
+
+def page_flags_text(db: sqlite_utils.Database, doc_id: str) -> str:
+    """``"2: resolution: 72 dpi, …; 3: low_confidence: …"``: every flag with its reason."""
+    rows = db.conn.execute(
+        "SELECT page_no, flagged, flags FROM pages WHERE doc_id = ? AND flagged = 1"
+        " ORDER BY page_no", (doc_id,)).fetchall()
+    parts = []
+    for row in rows:
+        flags = json.loads(row["flags"] or "[]")
+        if not flags:  # flagged before reasons were recorded
+            parts.append(f"{row['page_no']}: low_confidence")
+        parts.extend(f"{row['page_no']}: {flag['check']}: {flag['reason']}" for flag in flags)
+    return "; ".join(parts)
 
 
 def batch_counts(db: sqlite_utils.Database, batch_id: str | None = None) -> list[dict[str, Any]]:
@@ -655,6 +677,7 @@ def export_rows(
                 "SELECT text FROM pages WHERE doc_id = ? ORDER BY page_no", (record["id"],)
             ).fetchall()
             record["text"] = "\f".join(t["text"] for t in texts)
+        record["page_flags"] = page_flags_text(db, record["id"])
         yield record
 
 

@@ -33,6 +33,12 @@ _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "png"),
 )
 _KIND_NAMES = {"pdf": "a PDF", "tiff": "a TIFF image", "jpeg": "a JPEG image", "png": "a PNG image"}
+_CONTAINER_LABELS = {
+    "zip": "a ZIP archive (Office documents are ZIP archives too)",
+    "ole": "an old-style Office document or Outlook message",
+    "rar": "a RAR archive", "7z": "a 7-Zip archive", "gzip": "a gzip-compressed file",
+}
+_CONTAINER_NAMES = set(_CONTAINER_LABELS)
 _SUFFIX_FOR = {"pdf": ".pdf", "tiff": ".tif", "jpeg": ".jpg", "png": ".png"}
 
 
@@ -66,18 +72,73 @@ class OcrOutcome:
     pages: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     pdfa: bool = False
+    # What was taken out of a PDF before OCR (active content, owner-password restrictions).
+    removed: list[str] = field(default_factory=list)
+    # Image pages that stated no resolution and were laid out at the pipeline's assume_dpi.
+    assumed_dpi_pages: list[int] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- inspection
 
 
+# Containers that are often mis-named as scans. They can hold "%PDF-" somewhere inside (a
+# zipped PDF stored uncompressed), so they are recognised before the lenient PDF search.
+_CONTAINERS = (
+    (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"PK\x07\x08", "zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole"), (b"Rar!\x1a\x07", "rar"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"), (b"\x1f\x8b", "gzip"),
+)
+_OFFICE_PARTS = {"word/": "a Word document (.docx)", "xl/": "an Excel workbook (.xlsx)",
+                 "ppt/": "a PowerPoint presentation (.pptx)"}
+
+
 def sniff(path: Path) -> str | None:
+    """The kind of file the content says it is: a scan format, a container, or None.
+
+    A PDF may have junk before ``%PDF-`` (readers accept up to 1 KiB of it), but not when
+    the file starts as a known container: then the "%PDF-" is inside it.
+    """
     with path.open("rb") as handle:
         head = handle.read(1024)
+    for magic, kind in _CONTAINERS:
+        if head.startswith(magic):
+            return kind
     for magic, kind in _MAGIC:
         if head.startswith(magic) or (kind == "pdf" and magic in head):
             return kind
     return None
+
+
+def _container_reason(path: Path, kind: str, suffix: str, expected: str | None) -> str:
+    """What the container is and what to do with it, in the operator's words."""
+    wanted = _KIND_NAMES[expected] if expected else "a scan"
+    if kind == "zip":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                mimetype = (archive.read("mimetype").decode("ascii", "replace")
+                            if "mimetype" in names else "")
+        except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, ValueError):
+            names, mimetype = [], ""
+        office = next((label for prefix, label in _OFFICE_PARTS.items()
+                       if any(name.startswith(prefix) for name in names)), None)
+        if office is None and mimetype.startswith("application/vnd.oasis.opendocument"):
+            office = "an OpenDocument file (LibreOffice)"
+        if office:
+            return (f"named {suffix} but this is {office}, not {wanted} (Office documents are ZIP "
+                    "archives inside): open it and save or print it as PDF, or print and scan "
+                    "the paper, and drop that in.")
+        return (f"named {suffix} but this is a ZIP archive, not {wanted}: unzip it and drop the "
+                "scans in.")
+    if kind == "ole":
+        return (f"named {suffix} but this is an old-style Microsoft Office document or Outlook "
+                f"message (.doc, .xls, .ppt, .msg), not {wanted}: open it and save or print it "
+                "as PDF, and drop that in.")
+    label = {"rar": "a RAR archive", "7z": "a 7-Zip archive", "gzip": "a gzip-compressed file"}
+    return (f"named {suffix} but this is {label[kind]}, not {wanted}: unpack it and drop the "
+            "scans in.")
 
 
 def _looks_like_text(path: Path) -> bool:
@@ -110,9 +171,13 @@ def inspect_input(path: Path, name: str, settings: OcrSettings, max_bytes: int) 
     suffix = Path(name).suffix.lower()
     expected = ACCEPTED_SUFFIXES.get(suffix)
     kind = sniff(path)
+    if kind in _CONTAINER_NAMES and expected is not None:
+        raise InputRejected(_container_reason(path, kind, suffix, expected))
     if expected is None:
         shown = suffix or "(no extension)"
-        found = f"; the content looks like {_KIND_NAMES[kind]}" if kind else ""
+        found = f"; the content looks like {_KIND_NAMES[kind]}" if kind in _KIND_NAMES else ""
+        if kind in _CONTAINER_NAMES:
+            found = f"; the content is {_CONTAINER_LABELS[kind]}"
         raise InputRejected(
             f"unsupported file type {shown}{found}. S4 takes scans as PDF, TIFF, JPEG or PNG: "
             "export the document in one of those formats (or rename it if the extension is "
@@ -139,16 +204,12 @@ def inspect_input(path: Path, name: str, settings: OcrSettings, max_bytes: int) 
 
 
 def _inspect_pdf(path: Path) -> int:
+    """Page count. A PDF that opens without a password (restricted only by an owner
+    password) is accepted: ``prepare_pdf`` makes an unrestricted working copy."""
     import pikepdf
 
     try:
         with pikepdf.open(path) as pdf:
-            if pdf.is_encrypted:
-                raise InputRejected(
-                    "PDF is encrypted (it has permission restrictions), so it cannot be made "
-                    "into an archival PDF/A. Ask the sender for an unprotected copy, or print "
-                    "and rescan it."
-                )
             pages = len(pdf.pages)
     except pikepdf.PasswordError:
         raise InputRejected(
@@ -163,6 +224,89 @@ def _inspect_pdf(path: Path) -> int:
     if pages == 0:
         raise InputRejected("PDF has no pages. Rescan the document.")
     return pages
+
+
+# The smallest and largest physical page S4 takes from an image. A scanned record is at
+# least a slip of paper; under an inch it is an icon, a tracking pixel or a wrong resolution.
+MIN_PAGE_INCHES = 1.0
+MAX_PAGE_INCHES = 200.0  # the PDF page-size limit (14,400 units of 1/72 in)
+
+
+@dataclass
+class FrameResolution:
+    """The resolution one image page is laid out at, and whether the file said so."""
+
+    width_px: int
+    height_px: int
+    dpi: tuple[float, float]
+    stated: bool
+
+
+def stated_dpi(info: dict[str, Any]) -> tuple[float, float] | None:
+    """The resolution the image really states, or None.
+
+    Pillow puts a ``dpi`` entry in ``info`` only for an absolute unit (PNG pHYs in metres,
+    JFIF/EXIF in inches or cm, TIFF ResolutionUnit inch/cm); an aspect ratio alone (PNG
+    pHYs unit 0, JFIF unit 0, TIFF unit "none") gives no ``dpi``. Writers that have no
+    resolution to give often write 1 dpi (Pillow's own TIFF default): that is not one either.
+    """
+    dpi = info.get("dpi")
+    try:
+        x, y = float(dpi[0]), float(dpi[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    if x <= 1 or y <= 1:
+        return None
+    return _tidy_dpi(x), _tidy_dpi(y)
+
+
+def _tidy_dpi(value: float) -> float:
+    """PNG stores pixels per metre, so 300 dpi reads back as 299.9994: call it 300."""
+    nearest = round(value)
+    return float(nearest) if abs(value - nearest) < 0.1 else round(value, 1)
+
+
+def _frame_resolution(frame: Any, assume_dpi: int) -> FrameResolution:
+    width, height = frame.size
+    dpi = stated_dpi(frame.info)
+    return FrameResolution(width, height, dpi or (float(assume_dpi), float(assume_dpi)),
+                           stated=dpi is not None)
+
+
+def _check_page_size(number: int, res: FrameResolution) -> None:
+    """Refuse an image whose page would be implausibly small or impossibly large."""
+    inches = (res.width_px / res.dpi[0], res.height_px / res.dpi[1])
+    where = f"page {number} is" if number > 1 else "image is"
+    said = (f"it states {res.dpi[0]:g} dpi" if res.stated else
+            f"it states no resolution, so S4 assumed the pipeline's {res.dpi[0]:g} dpi")
+    size = f"{res.width_px} × {res.height_px} pixels ({inches[0]:.2g} × {inches[1]:.2g} in; {said})"
+    if min(inches) < MIN_PAGE_INCHES:
+        raise InputRejected(
+            f"{where} {size}: too small to be a scanned page (an icon, a thumbnail or a "
+            "wrong resolution). Rescan the paper at 300 dpi and drop the new file in; if "
+            "the pixels are right but the resolution is wrong, correct it in the scanner "
+            "settings."
+        )
+    if max(inches) > MAX_PAGE_INCHES:
+        raise InputRejected(
+            f"{where} {size}: over the {MAX_PAGE_INCHES:.0f}-inch largest PDF page, so the "
+            "stated resolution must be wrong. Rescan at 300 dpi, or correct the resolution "
+            "the scanner writes into the file."
+        )
+
+
+def image_resolutions(path: Path, assume_dpi: int) -> list[FrameResolution]:
+    """Each page of an image file with the resolution it will be laid out at."""
+    from PIL import Image, ImageSequence
+
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # checked, with a reason, by _inspect_image
+    try:
+        with Image.open(path) as image:
+            return [_frame_resolution(frame, assume_dpi)
+                    for frame in ImageSequence.Iterator(image)]
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _inspect_image(path: Path, settings: OcrSettings) -> int:
@@ -186,6 +330,7 @@ def _inspect_image(path: Path, settings: OcrSettings) -> int:
                         "ocr.max_image_megapixels in the pipeline if the page really is that "
                         "large."
                     )
+                _check_page_size(pages, _frame_resolution(frame, settings.assume_dpi))
                 frame.load()
     except InputRejected:
         raise
@@ -208,17 +353,32 @@ def _short(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- conversion
 
 
-def image_to_pdf(source: Path, target: Path, assume_dpi: int) -> None:
-    """Wrap scanner images losslessly in a PDF (img2pdf); re-encode only what it refuses."""
+def _layout_for(resolutions: list[FrameResolution]) -> Any:
+    """An img2pdf layout that gives page n its own resolution (stated, or assumed)."""
+    pending = iter(resolutions)
+
+    def layout(width_px: int, height_px: int, _ndpi: Any) -> tuple[float, ...]:
+        dpi = next(pending).dpi
+        width, height = width_px * 72 / dpi[0], height_px * 72 / dpi[1]
+        return width, height, width, height
+
+    return layout
+
+
+def image_to_pdf(source: Path, target: Path, assume_dpi: int) -> list[FrameResolution]:
+    """Wrap scanner images losslessly in a PDF (img2pdf); re-encode only what it refuses.
+
+    Every page is laid out at S4's reading of its resolution (``stated_dpi``, else the
+    pipeline's ``assume_dpi``), never at img2pdf's own default for files that state none.
+    """
     import img2pdf
     from PIL import Image, ImageSequence
 
-    with Image.open(source) as image:
-        has_dpi = bool(image.info.get("dpi")) and min(image.info["dpi"]) > 1
-    layout = None if has_dpi else img2pdf.get_fixed_dpi_layout_fun((assume_dpi, assume_dpi))
+    resolutions = image_resolutions(source, assume_dpi)
     try:
-        target.write_bytes(img2pdf.convert(str(source), layout_fun=layout, rotation="ifvalid"))
-        return
+        target.write_bytes(img2pdf.convert(str(source), layout_fun=_layout_for(resolutions),
+                                           rotation=img2pdf.Rotation.ifvalid))
+        return resolutions
     except Exception as exc:  # alpha channels, 16-bit, odd TIFF layouts
         log.info("%s: img2pdf refused (%s); converting frames with Pillow", source.name, exc)
     with tempfile.TemporaryDirectory(prefix="s4-frames-") as folder, Image.open(source) as image:
@@ -228,11 +388,10 @@ def image_to_pdf(source: Path, target: Path, assume_dpi: int) -> None:
             mode = "1" if frame.mode == "1" else ("L" if grey else "RGB")
             converted = frame.convert(mode)
             out = Path(folder) / f"{number:05d}.png"
-            dpi = frame.info.get("dpi") if has_dpi else (assume_dpi, assume_dpi)
-            converted.save(out, dpi=dpi)
+            converted.save(out, dpi=resolutions[number].dpi)
             frames.append(str(out))
-        layout = img2pdf.get_fixed_dpi_layout_fun(tuple(int(v) for v in dpi))
-        target.write_bytes(img2pdf.convert(frames, layout_fun=layout))
+        target.write_bytes(img2pdf.convert(frames, layout_fun=_layout_for(resolutions)))
+    return resolutions
 
 
 # --------------------------------------------------------------------------- OCR
@@ -325,6 +484,78 @@ def run_ocr_job(job: OcrJob) -> OcrOutcome:
                           seconds=time.monotonic() - started)
 
 
+RESTRICTIONS_REMOVED = "permission restrictions removed (owner password only)"
+
+
+def prepare_pdf(original: Path, target: Path, settings: OcrSettings) -> list[str]:
+    """Write the copy of a PDF that ocrmypdf reads; return what was removed from it.
+
+    The file as received stays untouched (it is the chain-of-custody copy). The working copy
+    has no active content (or the file is refused, per ``ocr.active_content``) and no
+    owner-password restrictions (the file opened without a password, so nothing is secret).
+    """
+    import pikepdf
+
+    from s4.active_content import find_active_content, strip_active_content
+
+    with pikepdf.open(original) as pdf:
+        restricted = pdf.is_encrypted
+        try:
+            found = strip_active_content(pdf)
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # malformed trees
+            raise InputRejected(
+                f"PDF is malformed where scripts and attachments are kept ({_short(exc)}), so "
+                "S4 cannot make sure it carries nothing executable. Print and rescan the "
+                "paper, or ask the sender for a plain copy."
+            ) from None
+        if found and settings.active_content == "refuse":
+            raise InputRejected(
+                f"PDF carries active content ({'; '.join(found)}). This pipeline refuses such "
+                "files (ocr.active_content: refuse): ask the sender for a copy without it, "
+                "print and rescan the paper, or process it under a pipeline that strips it."
+            )
+        pdf.save(target)  # written unencrypted
+    with pikepdf.open(target) as prepared:
+        left = find_active_content(prepared)
+    if left:
+        raise InputRejected(
+            f"PDF carries active content S4 could not remove safely ({'; '.join(left)}): it "
+            "is not stored. Print and rescan the paper, or ask the sender for a plain copy."
+        )
+    return found + ([RESTRICTIONS_REMOVED] if restricted else [])
+
+
+def _check_output(output: Path) -> None:
+    """Defence in depth: the archive copy itself must carry nothing executable."""
+    import pikepdf
+
+    from s4.active_content import find_active_content
+
+    with pikepdf.open(output) as pdf:
+        left = find_active_content(pdf)
+    if left:
+        raise InputRejected(
+            f"the archive copy made by OCR still carried active content ({'; '.join(left)}), "
+            "so it is not stored. Print and rescan the paper, or ask the sender for a plain "
+            "copy."
+        )
+
+
+def _resolution_flags(resolutions: list[FrameResolution], settings: OcrSettings
+                      ) -> dict[int, list[dict[str, str]]]:
+    """Page flags for images stating less than the pipeline's ``min_dpi``."""
+    flags: dict[int, list[dict[str, str]]] = {}
+    for number, res in enumerate(resolutions, start=1):
+        low = min(res.dpi)
+        if res.stated and settings.min_dpi and low < settings.min_dpi:
+            shown = f"{res.dpi[0]:g}" if res.dpi[0] == res.dpi[1] else \
+                f"{res.dpi[0]:g} × {res.dpi[1]:g}"
+            flags[number] = [{"check": "resolution", "reason": (
+                f"{shown} dpi, under the pipeline's {settings.min_dpi} dpi minimum: small "
+                "print may be unreadable; check the page, or rescan at 300 dpi")}]
+    return flags
+
+
 def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, media_type: str,
          started: float) -> OcrOutcome:
     import ocrmypdf
@@ -337,11 +568,23 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
     partial_pdf = work_dir / f"{job.doc_id}.partial-{os.getpid()}.pdf"
     partial_txt = work_dir / f"{job.doc_id}.partial-{os.getpid()}.txt"
     sink = Path(tempfile.mkdtemp(prefix=f"s4-{job.doc_id}-"))
+    removed: list[str] = []
+    image_flags: dict[int, list[dict[str, str]]] = {}
+    assumed_dpi_pages: list[int] = []
     try:
-        source = original
-        if media_type != "pdf":
-            source = work_dir / f"input.partial-{os.getpid()}.pdf"
-            image_to_pdf(original, source, settings.assume_dpi)
+        source = work_dir / f"input.partial-{os.getpid()}.pdf"
+        if media_type == "pdf":
+            try:
+                removed = prepare_pdf(original, source, settings)
+            except pikepdf.PdfError as exc:
+                raise InputRejected(
+                    f"PDF is damaged and cannot be read ({_short(exc)}). Copy it from the "
+                    "scanner again, or rescan the document."
+                ) from None
+        else:
+            resolutions = image_to_pdf(original, source, settings.assume_dpi)
+            image_flags = _resolution_flags(resolutions, settings)
+            assumed_dpi_pages = [n for n, r in enumerate(resolutions, start=1) if not r.stated]
         os.environ["S4_OCR_SINK"] = str(sink)
         try:
             code = ocrmypdf.ocr(source, partial_pdf, sidecar=partial_txt,
@@ -367,9 +610,10 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
                 f"PDF is damaged or truncated ({_short(exc)}); it may not have been fully "
                 "written. Copy it from the scanner again, or rescan the document."
             ) from None
+        _check_output(partial_pdf)
         pdfa = int(code) == 0 and _pdfa_part(partial_pdf) is not None
         texts = _pdf_page_texts(partial_pdf)
-        pages = _collect_pages(sink, texts, settings)
+        pages = _collect_pages(sink, texts, settings, image_flags)
         os.replace(partial_pdf, output_pdf)
         text_path_tmp = work_dir / f"{job.doc_id}.partial-{os.getpid()}.text"
         text_path_tmp.write_text("\f".join(texts), encoding="utf-8")
@@ -377,7 +621,7 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
         return OcrOutcome(
             job.doc_id, ok=True, media_type=media_type, output_pdf=str(output_pdf),
             text_path=str(text_path), pages=pages, seconds=time.monotonic() - started,
-            pdfa=pdfa,
+            pdfa=pdfa, removed=removed, assumed_dpi_pages=assumed_dpi_pages,
         )
     finally:
         os.environ.pop("S4_OCR_SINK", None)
@@ -386,7 +630,11 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
             leftover.unlink(missing_ok=True)
 
 
-def _collect_pages(sink: Path, texts: list[str], settings: OcrSettings) -> list[dict[str, Any]]:
+def _collect_pages(sink: Path, texts: list[str], settings: OcrSettings,
+                   extra_flags: dict[int, list[dict[str, str]]] | None = None
+                   ) -> list[dict[str, Any]]:
+    """Per-page results. ``flags`` lists every check a page failed, each with a reason a
+    person can act on; ``flagged`` is 1 when there is any (it holds the paper for QA)."""
     pages = []
     for number, text in enumerate(texts, start=1):
         page_file = sink / f"page-{number:06d}.json"
@@ -399,10 +647,18 @@ def _collect_pages(sink: Path, texts: list[str], settings: OcrSettings) -> list[
         # Stored as the clockwise turn applied (ocrmypdf reports counter-clockwise degrees).
         turned = orientation.get("confidence", 0) >= settings.rotate_pages_threshold
         rotated = (360 - orientation.get("angle", 0)) % 360 if turned else 0
-        flagged = ocred and (confidence is None or confidence < settings.flag_confidence_below)
+        flags = list((extra_flags or {}).get(number, []))
+        if ocred and confidence is None:
+            flags.append({"check": "low_confidence", "reason": (
+                "no words recognised (a blank page, or unreadable): check the page")})
+        elif ocred and confidence < settings.flag_confidence_below:
+            flags.append({"check": "low_confidence", "reason": (
+                f"mean word confidence {confidence:.0f}, under the pipeline's "
+                f"{settings.flag_confidence_below:g}: check the text against the page")})
         pages.append({
             "page_no": number, "confidence": confidence, "words": words, "rotation": rotated,
-            "ocr_skipped": 0 if ocred else 1, "flagged": 1 if flagged else 0, "text": text,
+            "ocr_skipped": 0 if ocred else 1, "flagged": 1 if flags else 0, "flags": flags,
+            "text": text,
         })
     return pages
 

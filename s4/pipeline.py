@@ -344,6 +344,14 @@ class Line:
             "rotated_pages": {p["page_no"]: p["rotation"] for p in outcome.pages if p["rotation"]},
             "ocr_skipped_pages": [p["page_no"] for p in outcome.pages if p["ocr_skipped"]],
         }
+        page_flags = {p["page_no"]: [f"{f['check']}: {f['reason']}" for f in p["flags"]]
+                      for p in outcome.pages if p.get("flags")}
+        if page_flags:
+            details["page_flags"] = page_flags
+        if outcome.removed:  # what the archive copy no longer carries, for `s4 show`
+            details["removed"] = outcome.removed
+        if outcome.assumed_dpi_pages:
+            details["assumed_dpi_pages"] = outcome.assumed_dpi_pages
         store_db.record_ocr_result(self.db, outcome.doc_id, self.actor, outcome.pages, fields,
                                    details)
         log.info("%s (%s): OCR done, %d page(s), mean confidence %s%s", doc["source_name"],
