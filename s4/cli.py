@@ -35,19 +35,18 @@ from rich.text import Text
 from s4 import __version__
 from s4 import db as store_db
 from s4.config import ConfigError, Home
+from s4.context import HomeContext, check_home_location
+from s4.errors import ExitCode, S4Error, environment_error
 from s4.events import readable_details
 from s4.home import initialise
 from s4.ingest import FileChanged, SourceUnreadable
-from s4.pipeline import (
-    HomeLock,
-    Line,
-    S4Error,
-    check_home_location,
-    environment_error,
-    install_stop_handlers,
-)
+from s4.line import Line, install_stop_handlers
+from s4.services import documents as document_services
+from s4.watching import watch as watch_inbox
 
-EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+# The documented exit codes (s4.errors.ExitCode), by the names this module has always used.
+EXIT_OK, EXIT_QUARANTINED = ExitCode.OK, ExitCode.PROBLEMS
+EXIT_USAGE, EXIT_ENVIRONMENT = ExitCode.USAGE, ExitCode.ENVIRONMENT
 
 console = Console(stderr=True)
 out = Console()
@@ -140,6 +139,11 @@ class Context:
                 fail(str(exc), EXIT_ENVIRONMENT)
         return database
 
+    def context(self, actor: str | None = None) -> HomeContext:
+        """The home opened for a command that changes it (exit 3 when it is read-only)."""
+        self.require_writable()
+        return HomeContext.open(self.home, actor)
+
     def _read_only_database(self, home: Home):
         database = store_db.connect(home.database, read_only=True)
         gaps = store_db.schema_gaps(database)
@@ -190,6 +194,8 @@ class S4Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except S4Error as exc:  # ConfigError too: each carries its documented exit code
+            fail(str(exc), exc.exit_code)
         except sqlite3.OperationalError as exc:
             name = getattr(exc, "sqlite_errorname", "") or ""
             if not name.startswith(_ENVIRONMENT_SQLITE):
@@ -268,33 +274,24 @@ def init(obj: Context) -> None:
 
 
 def _open_line(obj: Context, progress=None, actor: str | None = None) -> Line:
-    home = obj.require_writable()
+    """The line on the home (errors end the command with their exit code: see S4Group)."""
     try:
-        return Line(home, actor or store_db.default_actor(), progress=progress)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except S4Error as exc:
-        fail(str(exc), EXIT_ENVIRONMENT)
+        return Line(obj.context(actor), progress=progress)
     except OSError as exc:
-        fail(str(environment_error(exc, home.root)), EXIT_ENVIRONMENT)
+        raise environment_error(exc, obj.home.root) from None
 
 
 @contextmanager
 def _running(obj: Context, line: Line) -> Iterator[None]:
-    """Hold the home's lock while the line works; turn its errors into exit codes.
-
-    The line is closed whatever happens, so worker processes never outlive the command.
-    """
+    """Hold the home's lock while the line works. The line is closed whatever happens, so
+    worker processes never outlive the command."""
     try:
-        with HomeLock(obj.home):
+        with line.ctx.lock():
             install_stop_handlers(line)
             yield
-    except ConfigError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except S4Error as exc:
-        fail(str(exc), EXIT_ENVIRONMENT)
     finally:
         line.close()
+        line.ctx.close()
 
 
 @cli.command()
@@ -337,7 +334,7 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
             progress.update(task, advance=1, pages=counts["pages"])
 
     line = _open_line(obj, on_progress)
-    pipeline_name = pipeline_name or line.settings.s4.default_pipeline
+    pipeline_name = pipeline_name or line.ctx.settings.s4.default_pipeline
     with _running(obj, line), progress:
         report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id)
     if not report.files:
@@ -427,12 +424,12 @@ def watch(obj: Context, pipeline_name: str | None, poll: float | None) -> None:
     """
     line = _open_line(obj)
     if poll is not None:
-        line.settings.ingest.poll_interval_seconds = poll
-    pipeline_name = pipeline_name or line.settings.s4.default_pipeline
+        line.ctx.settings.ingest.poll_interval_seconds = poll
+    pipeline_name = pipeline_name or line.ctx.settings.s4.default_pipeline
     with _running(obj, line):
         console.print(f"Watching {obj.home.inbox} — Ctrl-C to stop.", highlight=False)
-        line.watch(pipeline_name, poll=True if poll is not None else None,
-                   ready=lambda: logging.getLogger("s4").info("ready"))
+        watch_inbox(line, pipeline_name, poll=True if poll is not None else None,
+                    ready=lambda: logging.getLogger("s4").info("ready"))
     console.print("Stopped.")
 
 
@@ -617,14 +614,13 @@ def retry(obj: Context, docs: tuple[str, ...], all_quarantined: bool) -> None:
     line = _open_line(obj)
     with _running(obj, line):
         line.recover()
-        targets = [d["id"] for d in store_db.documents_in_states(
-            line.db, (store_db.QUARANTINED,))] if all_quarantined else \
+        targets = document_services.quarantined(line.ctx) if all_quarantined else \
             [_doc_id_or_fail(d) for d in docs]
         for doc_id in targets:
-            try:
-                line.retry(doc_id)
-            except (KeyError, ValueError) as exc:
-                fail(str(exc).strip("'\""), EXIT_USAGE)
+            outcome = document_services.retry(line.ctx, [doc_id])
+            for refusal in outcome.refused:
+                fail(refusal.reason, EXIT_USAGE)
+            line.enqueue(doc_id)
         with console.status(f"Processing {len(targets)} document(s)…"):
             line.finish()
     database = obj.database()
@@ -663,7 +659,8 @@ def rescan(obj: Context, doc: str, file: Path, reason: str, who: str | None) -> 
     with _running(obj, line):
         line.recover()
         try:
-            new_id = line.rescan(doc_id, file, reason)
+            new_id = document_services.rescan(line.ctx, doc_id, file, reason)
+            line.enqueue(new_id)
         except FileChanged:
             fail(f"{file} is still being written; try again when the scanner has finished",
                  EXIT_USAGE)

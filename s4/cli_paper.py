@@ -220,7 +220,8 @@ def paper_destroy(obj, boxes: tuple[str, ...], method: str, witness: str,
 
 def _store_certificate_now(home, database, record: dict, actor: str) -> None:
     """The certificate is a record too: put it in the store straight away when possible."""
-    from s4.pipeline import HomeLock, S4Error
+    from s4.context import HomeLock
+    from s4.errors import S4Error
     from s4.store import sync_all
 
     cli = _cli()

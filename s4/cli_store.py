@@ -112,7 +112,8 @@ def sync(obj, retry_conflicts: bool) -> None:
       s4 store sync
       s4 store sync --retry-conflicts
     """
-    from s4.pipeline import HomeLock, S4Error
+    from s4.context import HomeLock
+    from s4.errors import S4Error
     from s4.store import sync_all
 
     home, settings = _settings(obj)

@@ -23,9 +23,13 @@ from pydantic import (
     model_validator,
 )
 
+from s4.errors import ExitCode, S4Error
 
-class ConfigError(Exception):
+
+class ConfigError(S4Error):
     """A settings, pipeline or schedule file is wrong; the message names file, line and field."""
+
+    exit_code = ExitCode.USAGE
 
 
 # --------------------------------------------------------------------------- YAML with lines
@@ -190,6 +194,10 @@ class IngestSettings(StrictModel):
 
 class OcrWorkerSettings(StrictModel):
     workers: int = Field(default=0, ge=0, description="0 means one per CPU core")
+    # A document whose OCR worker dies (or overruns) this many times is quarantined.
+    max_attempts: int = Field(default=3, ge=1)
+    # One document's OCR may take this long before its worker is stopped (a hang guard).
+    job_timeout_minutes: float = Field(default=60.0, gt=0)
 
 
 class GeneralSettings(StrictModel):

@@ -69,12 +69,8 @@ def environment_error(exc: OSError, where: Path | str) -> EnvironmentProblem:
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The documented exit status for an exception that reached an interface."""
-    from s4.config import ConfigError
-
-    if isinstance(exc, S4Error):
+    if isinstance(exc, S4Error):  # ConfigError included: it is a usage error
         return exc.exit_code
-    if isinstance(exc, ConfigError):
-        return ExitCode.USAGE
     if isinstance(exc, OSError):
         return ExitCode.ENVIRONMENT
     if isinstance(exc, (LookupError, ValueError)):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +97,19 @@ class _Slot:
     deadline: float = 0.0
 
 
+def _kill_worker(pid: int | None) -> None:
+    """Kill a worker and, when it leads its own process group, its Tesseract children."""
+    if pid is None:
+        return
+    try:
+        if os.getpgid(pid) == pid and pid != os.getpgrp():
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 class LocalPool:
     """``workers`` OCR processes on this machine (spawned: no inherited locks or threads)."""
 
@@ -160,8 +175,10 @@ class LocalPool:
             if slot.connection in ready:
                 try:
                     kind, payload = slot.connection.recv()
-                except (EOFError, OSError):
-                    events.append(self._crashed(slot, "the OCR worker process died"))
+                except (EOFError, OSError):  # the pipe closed: the process is gone
+                    slot.process.join(timeout=5)
+                    events.append(self._crashed(
+                        slot, f"the OCR worker process died (exit {slot.process.exitcode})"))
                     continue
                 slot.job = None
                 events.append(JobDone(job, payload) if kind == "done" else JobFailed(job, payload))
@@ -170,7 +187,7 @@ class LocalPool:
                 code = slot.process.exitcode
                 events.append(self._crashed(slot, f"the OCR worker process died (exit {code})"))
             elif self.clock() >= slot.deadline:
-                slot.process.kill()
+                _kill_worker(slot.process.pid)
                 events.append(self._crashed(
                     slot, f"the OCR worker took longer than {self.job_timeout:.0f} s and was "
                           "stopped"))

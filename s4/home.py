@@ -36,6 +36,11 @@ ignore = [".*", "Thumbs.db", "desktop.ini", "~$*", "*.tmp", "*.part"]
 [ocr]
 # OCR worker processes; each runs one Tesseract page at a time. 0 = one per CPU core.
 workers = 0
+# A document whose OCR worker dies (or overruns the time below) this many times is
+# quarantined with the reason, instead of being tried for ever.
+max_attempts = 3
+# How long one document's OCR may take before its worker is stopped (a guard against hangs).
+job_timeout_minutes = 60.0
 
 [web]
 # The desk (`s4 serve`). A session unused this long ends; the person signs in again.

@@ -18,7 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from s4 import accounts
 from s4 import db as store_db
-from s4.pipeline import HomeLock
+from s4.context import HomeLock
 from tests.conftest import S4_BIN, run_s4, wait_for, write_scan
 from tests.web_support import PASSWORD
 

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from s4 import workers
-from s4.pipeline import Line
+from s4.context import HomeContext
+from s4.line import Line
 from tests.conftest import wait_for, write_scan
 
 
@@ -88,11 +89,12 @@ def test_restart_ends_a_leftover_worker_but_never_an_unrelated_process(home):
     entry = json.loads(record.read_text())
     record.write_text(json.dumps({**entry, "start_time": entry["start_time"] - 1}))
     try:
-        line = Line(home, "tester", workers=1)
+        line = Line(HomeContext.open(home, "tester"), workers=1)
         try:
             line.recover()
         finally:
             line.close()
+            line.ctx.close()
         assert leftover.wait(timeout=30) == -signal.SIGKILL
         wait_for(lambda: not workers.is_running(leftover_child), 30,
                  "the leftover worker's child to be gone")
