@@ -92,7 +92,7 @@ https = false
 # `s4 audit anchor` has an RFC 3161 time-stamping authority (TSA) sign the audit log's head,
 # so a rewrite of the log is found even if whoever made it also rewrote audit/head. Remove
 # the leading "# " and fill in, then schedule `s4 audit anchor` (e.g. daily).
-# [audit]
+[audit]
 # tsa_url = "https://tsa.example.org/tsr"   # receives application/timestamp-query
 # tsa_certificate = "/etc/s4/tsa.pem"       # the TSA's certificate, then its CA chain (PEM)
 # timeout_seconds = 30.0
