@@ -138,6 +138,22 @@ class Context:
                 fail(str(exc), EXIT_ENVIRONMENT)
         return database
 
+    def context(self, only_reads: bool = False):
+        """The opened home for a service (a read-only home opens as it is for ``only_reads``);
+        a problem opening it ends the command with its documented exit code."""
+        from s4.context import HomeContext
+        from s4.errors import S4Error as ServiceError
+
+        home = self.require_home()
+        if only_reads and store_db.unwritable_parts(home.database):
+            return HomeContext(home, self._read_only_database(home), home.settings(),
+                               store_db.default_actor())
+        self.require_writable()
+        try:
+            return HomeContext.open(home)
+        except ServiceError as exc:
+            fail(str(exc), exc.exit_code)
+
     def _read_only_database(self, home: Home):
         database = store_db.connect(home.database, read_only=True)
         gaps = store_db.schema_gaps(database)

@@ -153,9 +153,10 @@ class Line:
         self.unreadable: dict[Path, str] = {}  # scans that cannot be read, left in place
         self._pipelines: dict[str, Pipeline] = {}
         self.stop_requested = threading.Event()
+        from s4.context import HomeContext
         from s4.filing import Filer  # imported here: filing pulls in scikit-learn lazily
 
-        self.filer = Filer(home, self.db, actor)
+        self.filer = Filer(HomeContext(home, self.db, self.settings, actor))
         self.store = StoreWorker(home, actor)
 
     # ---------------------------------------------------------------- helpers
@@ -164,7 +165,7 @@ class Line:
         if name not in self._pipelines:
             pipeline = self.home.pipeline(name)
             try:  # a pipeline naming a schedule that is not there fails now, not per document
-                self.filer.schedule(pipeline.classify.schedule)
+                self.filer.ctx.schedule(pipeline.classify.schedule)
             except ConfigError as exc:
                 if "no such retention schedule" not in str(exc):
                     raise  # the schedule itself is wrong: its own file, line and field
