@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from s4 import db as store_db  # noqa: E402
 from s4.classify import ClassifySettings, TextModel  # noqa: E402
-from s4.cli_review import evaluate  # noqa: E402
 from s4.config import load_pipeline  # noqa: E402
 from s4.schedule import load_schedule  # noqa: E402
+from s4.services.classification import evaluate  # noqa: E402
 
 
 def main() -> None:

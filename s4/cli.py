@@ -139,10 +139,16 @@ class Context:
                 fail(str(exc), EXIT_ENVIRONMENT)
         return database
 
-    def context(self, actor: str | None = None) -> HomeContext:
-        """The home opened for a command that changes it (exit 3 when it is read-only)."""
+    def context(self, actor: str | None = None, only_reads: bool = False) -> HomeContext:
+        """The opened home for a service. A read-only home opens as it is for ``only_reads``;
+        otherwise it must be writable (exit 3). Errors end the command with their exit code
+        (see S4Group)."""
+        home = self.require_home()
+        if only_reads and store_db.unwritable_parts(home.database):
+            return HomeContext(home, self._read_only_database(home), home.settings(),
+                               actor or store_db.default_actor())
         self.require_writable()
-        return HomeContext.open(self.home, actor)
+        return HomeContext.open(home, actor)
 
     def _read_only_database(self, home: Home):
         database = store_db.connect(home.database, read_only=True)

@@ -1,10 +1,15 @@
-"""``s4 retention …`` (schedule checks, events, the disposition report) and ``s4 hold …``."""
+"""``s4 retention …`` (schedule checks, events, the disposition report) and ``s4 hold …``.
+
+Thin over ``s4.services.retention``: parse, call, format.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,12 +18,11 @@ import click
 from rich import box
 from rich.table import Table
 
-from s4 import db as store_db
 from s4 import retention as rt
 from s4.config import ConfigError
-from s4.schedule import Schedule, load_schedule, schedule_for
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+from s4.errors import ExitCode, S4Error, exit_code_for
+from s4.services import retention as service
+from s4.services.retention import REPORT_FIELDS, action_label
 
 
 def _cli():
@@ -36,63 +40,24 @@ def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(exc)) from None
 
 
-def _actor(who: str | None) -> str:
-    return who or store_db.default_actor()
+@contextmanager
+def _failures() -> Iterator[None]:
+    """A request a service cannot do ends the command with its message and exit code."""
+    try:
+        yield
+    except (S4Error, ConfigError) as exc:
+        _cli().fail(str(exc), exit_code_for(exc))
 
 
-def _home_schedules(home) -> list[Schedule]:
-    """Every schedule in the home's retention_rules/ (ConfigError on the first bad one)."""
-    return [load_schedule(path) for path in sorted(home.retention_rules.glob("*.yaml"))]
-
-
-class _SchedulePicker:
-    """The schedule a document is retained under: its pipeline's ``classify.schedule``."""
-
-    def __init__(self, home):
-        self.home = home
-        self._by_pipeline: dict[str, str] = {}
-        self._schedules: dict[str, Schedule] = {}
-
-    def name_for(self, doc: dict[str, Any]) -> str:
-        pipeline = doc.get("pipeline") or ""
-        if pipeline not in self._by_pipeline:
-            try:
-                name = self.home.pipeline(pipeline).classify.schedule
-            except ConfigError:  # the pipeline file has gone: fall back to the default one
-                default = self.home.settings().s4.default_pipeline
-                name = self.home.pipeline(default).classify.schedule
-            self._by_pipeline[pipeline] = name
-        return self._by_pipeline[pipeline]
-
-    def schedule(self, name: str) -> Schedule:
-        if name not in self._schedules:
-            self._schedules[name] = schedule_for(self.home, name)
-        return self._schedules[name]
-
-    def __call__(self, doc: dict[str, Any]) -> Schedule:
-        return self.schedule(self.name_for(doc))
+def _context(obj, who: str | None = None, only_reads: bool = False):
+    ctx = obj.context(only_reads=only_reads)
+    return ctx.acting_as(who) if who else ctx
 
 
 def _table(title: str | None = None) -> Table:
     """A compact table (no side borders) so reports fit an 80-column terminal."""
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                  show_edge=False, collapse_padding=True)
-
-
-def _paper(record_class) -> str:
-    if not record_class.paper.destroy_allowed:
-        return "keep"
-    return f"{record_class.paper.min_days_after_verification}d"
-
-
-def _trigger(rule) -> str:
-    short = {"document_date": "doc date", "financial_year_end": "FY end",
-             "calendar_year_end": "year end", "date_of_birth": "birth"}
-    return rule.event_type if rule.trigger == "event" else short[rule.trigger]
-
-
-def _action(action: str | None) -> str:
-    return "retain" if action == "retain_permanently" else (action or "")
 
 
 # --------------------------------------------------------------------------- retention
@@ -127,20 +92,10 @@ def retention_check(obj, file: Path | None) -> None:
       s4 retention check retention_rules/uk-local-government.yaml
     """
     cli = _cli()
-    if file is not None:
-        paths = [file]
-    else:
-        folder = obj.require_home().retention_rules
-        paths = sorted(folder.glob("*.yaml"))
-        if not paths:
-            cli.fail(f"no schedules in {folder}", EXIT_USAGE)
-    errors = []
-    for path in paths:
-        try:
-            schedule = load_schedule(path)
-        except ConfigError as exc:
-            errors.append(str(exc))
-            continue
+    with _failures():
+        result = service.check(obj.require_home() if file is None else None, file)
+    for checked in result.checked:
+        schedule = checked.schedule
         table = _table(f"{schedule.id}: {schedule.title}")
         table.add_column("class", no_wrap=True)
         table.add_column("rule", no_wrap=True)
@@ -148,17 +103,16 @@ def retention_check(obj, file: Path | None) -> None:
         table.add_column("period")
         table.add_column("action")
         table.add_column("paper")
-        for record_class in schedule.classes:
-            rule = record_class.retention
-            table.add_row(record_class.id, rule.rule_id, _trigger(rule), rule.period,
-                          _action(rule.action), _paper(record_class))
+        for row in checked.rows:
+            table.add_row(row.class_id, row.rule_id, row.trigger, row.period, row.action,
+                          row.paper)
         cli.out.print(table)
-        cli.out.print(f"{path}: OK, {len(schedule.classes)} classes, version "
+        cli.out.print(f"{checked.path}: OK, {len(schedule.classes)} classes, version "
                       f"{schedule.version[:12]}", highlight=False)
-    if errors:
-        for message in errors:
+    if result.errors:
+        for message in result.errors:
             click.echo(f"error: {message}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(ExitCode.USAGE)
 
 
 @retention.command("event")
@@ -187,22 +141,9 @@ def retention_event(obj, event_type: str, reference: str, event_date: date, note
           --date "31 March 2021" --note "response sent; no review requested"
     """
     cli = _cli()
-    home = obj.require_home()
-    try:
-        known = set().union(*(s.event_types() for s in _home_schedules(home)))
-    except ConfigError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    if event_type not in known:
-        cli.fail(f"no record class waits for a {event_type!r} event (known: "
-                 f"{', '.join(sorted(known)) or 'none'})", EXIT_USAGE)
-    database = obj.database()
-    try:
-        outcome = rt.record_event(database, _SchedulePicker(home), event_type,
-                                         reference, event_date, _actor(who), note)
-    except ConfigError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    except ValueError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
+    ctx = _context(obj, who)
+    with _failures():
+        outcome = service.record_event(ctx, event_type, reference, event_date, note)
     event = outcome.event
     cli.out.print(f"Recorded {event_type} for {event['reference']} on "
                   f"{event_date.isoformat()} (event {event['id']}).", highlight=False)
@@ -214,7 +155,7 @@ def retention_event(obj, event_type: str, reference: str, event_date: date, note
             table.add_column(column, overflow="fold")
         for doc_id, decision in outcome.decisions.items():
             table.add_row(doc_id, decision.record_class, decision.rule_id,
-                          _action(decision.action),
+                          action_label(decision.action),
                           decision.disposal_due.isoformat() if decision.disposal_due
                           else decision.status)
         cli.out.print(table)
@@ -224,11 +165,6 @@ def retention_event(obj, event_type: str, reference: str, event_date: date, note
     if not outcome.decisions and not outcome.unaffected:
         cli.out.print("No record carries that reference yet; records filed with it later "
                       "will take this date.", highlight=False)
-
-
-REPORT_FIELDS = ["id", "record_class", "rule_id", "disposal_action", "retention_trigger",
-                 "trigger_date", "disposal_due", "status", "holds", "refs", "state", "box",
-                 "source_name", "schedule_version"]
 
 
 @retention.command("due")
@@ -257,8 +193,9 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
       s4 retention due --before 31/03/2030 --action destroy --format csv > due.csv
     """
     cli = _cli()
-    before = before or date.today()
-    rows = rt.due_report(obj.database(only_reads=True), before, action)
+    with _failures():
+        report = service.due(_context(obj, only_reads=True), before, action)
+    before, rows = report.before, report.rows
     if fmt == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
@@ -285,12 +222,11 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
     for row in rows:
         status = f"HELD {' '.join(row['holds'])}" if row["holds"] else row["status"]
         table.add_row(row["id"], row["record_class"], row["rule_id"],
-                      _action(row["disposal_action"]), row["disposal_due"] or "permanent",
+                      action_label(row["disposal_action"]), row["disposal_due"] or "permanent",
                       status)
     cli.out.print(table)
-    blocked = sum(1 for row in rows if row["holds"])
-    permanent = sum(1 for row in rows if row["status"] == "permanent")
-    cli.out.print(f"{len(rows) - blocked - permanent} due, {blocked} held (not to be disposed "
+    blocked, permanent = report.held, report.permanent
+    cli.out.print(f"{report.due} due, {blocked} held (not to be disposed "
                   "of)" + (f", {permanent} permanent (to the archives when no longer needed)"
                            if permanent else "") + ".", highlight=False)
 
@@ -310,50 +246,32 @@ def retention_apply(obj, schedule_name: str | None, who: str | None) -> None:
       s4 retention check && s4 retention apply --as "A. Records-Manager"
     """
     cli = _cli()
-    home = obj.require_home()
-    database = obj.database()
-    picker = _SchedulePicker(home)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    try:
-        if schedule_name:
-            picker.schedule(schedule_name)  # fail early on a bad name or file
-        for doc in store_db.retained_documents(database):
-            name = picker.name_for(doc)
-            if schedule_name in (None, name):
-                groups.setdefault(name, []).append(doc)
-        changes: list[rt.Change] = []
-        for name, docs in groups.items():
-            changes += rt.reapply_schedule(database, picker.schedule(name),
-                                                  _actor(who), docs)
-    except ConfigError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    total = sum(len(docs) for docs in groups.values())
-    moved = [c for c in changes if c.after is not None]
-    problems = [c for c in changes if c.after is None]
-    for name in groups:
-        cli.out.print(f"Schedule {name} (version {picker.schedule(name).version[:12]}): "
-                      f"{len(groups[name])} record(s) recomputed.", highlight=False)
-    if not total:
+    with _failures():
+        outcome = service.apply(_context(obj, who), schedule_name)
+    for name, (version, count) in outcome.schedules.items():
+        cli.out.print(f"Schedule {name} (version {version[:12]}): {count} record(s) "
+                      "recomputed.", highlight=False)
+    if not outcome.recomputed:
         cli.out.print("No filed or stored records to recompute.")
-    if moved:
-        table = _table(f"{len(moved)} record(s) moved")
+    if outcome.moved:
+        table = _table(f"{len(outcome.moved)} record(s) moved")
         for column in ("doc", "class", "was", "now"):
             table.add_column(column, overflow="fold")
-        for change in moved:
-            after = change.after.columns()
+        for change in outcome.moved:
             table.add_row(change.doc_id, change.record_class, _summary(change.before),
-                          _summary(after))
+                          _summary(change.after.columns()))
         cli.out.print(table)
-    elif total:
+    elif outcome.recomputed:
         cli.out.print("No disposal date, action or rule changed.")
-    for change in problems:
-        cli.out.print(f"  {change.doc_id}: {change.problem}", highlight=False)
-    sys.exit(EXIT_SOME_FAILED if problems else EXIT_OK)
+    for refusal in outcome.refused:
+        cli.out.print(f"  {refusal.subject}: {refusal.reason}", highlight=False)
+    sys.exit(ExitCode.OK if outcome.ok else ExitCode.PROBLEMS)
 
 
 def _summary(columns: dict[str, Any]) -> str:
     due = columns.get("disposal_due") or "no date"
-    return f"{columns.get('rule_id') or '?'} {_action(columns.get('disposal_action'))} {due}"
+    return (f"{columns.get('rule_id') or '?'} {action_label(columns.get('disposal_action'))} "
+            f"{due}")
 
 
 # --------------------------------------------------------------------------- holds
@@ -401,24 +319,8 @@ def hold_place(obj, reason: str, reference: str | None, class_id: str | None, do
     if len(given) != 1:
         raise click.UsageError("give exactly one of --reference, --class or --doc")
     kind, value = given[0]
-    home = obj.require_home()
-    database = obj.database()
-    if kind == "class":
-        try:
-            known = set().union(*(set(s.class_ids) for s in _home_schedules(home)))
-        except ConfigError as exc:
-            cli.fail(str(exc), EXIT_USAGE)
-        if value not in known:
-            cli.fail(f"no record class {value!r} in the schedules (known: "
-                     f"{', '.join(sorted(known))})", EXIT_USAGE)
-    if kind == "doc":
-        value = cli._doc_id_or_fail(value)
-        if store_db.get_document(database, value) is None:
-            cli.fail(f"no document {value}", EXIT_USAGE)
-    try:
-        placed = rt.place_hold(database, reason, kind, value, _actor(who))
-    except ValueError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
+    with _failures():
+        placed = service.place_hold(_context(obj, who), reason, kind, value)
     count = len(placed["documents"])
     cli.out.print(f"Placed hold {placed['id']} on {kind} {placed['scope_value']}: {count} "
                   f"record(s) held now.", highlight=False)
@@ -438,10 +340,8 @@ def hold_lift(obj, hold_id: str, reason: str, who: str | None) -> None:
       s4 hold lift H0001 --reason "tribunal claim withdrawn 3 May 2022"
     """
     cli = _cli()
-    try:
-        lifted = rt.lift_hold(obj.database(), hold_id, reason, _actor(who))
-    except (LookupError, ValueError) as exc:
-        cli.fail(str(exc).strip("'\""), EXIT_USAGE)
+    with _failures():
+        lifted = service.lift_hold(_context(obj, who), hold_id, reason)
     cli.out.print(f"Lifted hold {lifted['id']} ({lifted['scope_kind']} "
                   f"{lifted['scope_value']}).",
                   highlight=False)
@@ -459,8 +359,7 @@ def hold_list(obj, include_lifted: bool) -> None:
       s4 hold list --all
     """
     cli = _cli()
-    database = obj.database(only_reads=True)
-    rows = store_db.holds(database, include_lifted)
+    rows = service.holds(_context(obj, only_reads=True), include_lifted)
     if not rows:
         cli.out.print("No holds." if include_lifted else "No holds in place.")
         return
@@ -472,8 +371,9 @@ def hold_list(obj, include_lifted: bool) -> None:
     table.add_column("reason", overflow="fold", ratio=1)
     if include_lifted:
         table.add_column("lifted", overflow="fold")
-    for row in rows:
-        covered = "" if row["lifted_at"] else str(len(rt.held_documents(database, row)))
+    for held in rows:
+        row = held.hold
+        covered = "" if held.covers is None else str(held.covers)
         cells = [row["id"], f"{row['scope_kind']} {row['scope_value']}", covered,
                  f"{row['placed_at'][:10]} {row['placed_by']}", row["reason"]]
         if include_lifted:

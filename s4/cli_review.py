@@ -1,22 +1,24 @@
-"""``s4 review …`` (records managers' queue) and ``s4 classify train|evaluate``."""
+"""``s4 review …`` (records managers' queue) and ``s4 classify train|evaluate``.
+
+Thin over ``s4.services.review`` and ``s4.services.classification``: parse, call, format.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import json
-from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
-from s4 import db as store_db
-from s4.classify import ClassifySettings, TextModel, classify
 from s4.config import ConfigError
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+from s4.errors import ExitCode, S4Error, exit_code_for
+from s4.services import classification
+from s4.services import review as review_service
+from s4.services.classification import ManifestProblem
 
 
 def _cli():
@@ -39,10 +41,15 @@ def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) 
     return parse_uk_date(value) if value else None
 
 
-def _filer(obj):
-    from s4.filing import Filer
-
-    return Filer(obj.require_home(), obj.database(), store_db.default_actor())
+@contextmanager
+def _failures() -> Iterator[None]:
+    """A request a service cannot do ends the command with its message and exit code."""
+    try:
+        yield
+    except ManifestProblem as exc:
+        raise click.UsageError(str(exc)) from None
+    except (S4Error, ConfigError) as exc:
+        _cli().fail(str(exc), exit_code_for(exc))
 
 
 # --------------------------------------------------------------------------- review
@@ -72,20 +79,19 @@ def review_list(obj) -> None:
       s4 review list
     """
     cli = _cli()
-    queue = store_db.review_queue(obj.database(only_reads=True))
-    if not queue:
+    items = review_service.queue(obj.context(only_reads=True))
+    if not items:
         cli.out.print("The review queue is empty.")
         return
-    table = Table(title=f"Review queue ({len(queue)})", title_justify="left")
+    table = Table(title=f"Review queue ({len(items)})", title_justify="left")
     table.add_column("doc", no_wrap=True)
     table.add_column("file", overflow="fold")
     table.add_column("proposed", overflow="fold")
     table.add_column("conf", justify="right")
     table.add_column("why", overflow="fold", ratio=1)
-    for doc in queue:
-        explanation = json.loads(doc["classification"] or "{}")
-        table.add_row(doc["id"], doc["source_name"], doc["proposed_class"] or "—",
-                      f"{doc['class_confidence'] or 0:.2f}", explanation.get("reason", ""))
+    for item in items:
+        table.add_row(item.doc_id, item.source_name, item.proposed_class or "—",
+                      f"{item.confidence:.2f}", item.reason)
     cli.out.print(table)
 
 
@@ -100,53 +106,60 @@ def review_show(obj, doc: str) -> None:
       s4 review show D000012
     """
     cli = _cli()
-    database = obj.database(only_reads=True)
-    doc_id = cli._doc_id_or_fail(doc)
-    record = store_db.get_document(database, doc_id)
-    if record is None:
-        cli.fail(f"no document {doc_id}", EXIT_USAGE)
-    explanation = json.loads(record["classification"] or "{}")
-    decided = record["decided_by"] or "—"
-    decisions = [e for e in store_db.events_for(database, doc_id)
-                 if e["action"] in ("review.accepted", "review.set", "review.not_a_record")]
-    if record["decided_by"] == "person" and decisions:  # the person's word, not the model's
-        last = decisions[-1]
-        decided = f"{last['actor']} on {last['at'][:10]}: {last['details'].get('reason', '')}"
+    with _failures():
+        seen = review_service.explain(obj.context(only_reads=True), doc)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
     for label, value in (
-        ("document", f"{record['id']}  {record['source_name']}  ({record['state']})"),
-        ("proposed class", record["proposed_class"] or "none recognised"),
-        ("filed as", record["record_class"] or "—"),
-        ("confidence", f"{record['class_confidence'] or 0:.2f}"),
-        ("decided by", decided),
-        ("S4's reasoning" if record["decided_by"] == "person" else "why",
-         explanation.get("reason", "")),
-        ("model probability", str(explanation.get("model_probability") or "no model yet")),
-        ("document date", record["document_date"] or "not found"),
-        ("references", ", ".join(json.loads(record["refs"] or "[]")) or "none found"),
-        ("alternatives", ", ".join(f"{c} {p:.2f}" for c, p in explanation.get(
-            "alternatives", [])) or "none"),
+        ("document", f"{seen.doc_id}  {seen.source_name}  ({seen.state})"),
+        ("proposed class", seen.proposed_class or "none recognised"),
+        ("filed as", seen.record_class or "—"),
+        ("confidence", f"{seen.confidence:.2f}"),
+        ("decided by", seen.decided_by or "—"),
+        ("S4's reasoning" if seen.decided_by_person else "why", seen.reason),
+        ("model probability", str(seen.model_probability or "no model yet")),
+        ("document date", seen.document_date or "not found"),
+        ("references", ", ".join(seen.references) or "none found"),
+        ("alternatives", ", ".join(f"{c} {p:.2f}" for c, p in seen.alternatives) or "none"),
     ):
         grid.add_row(label, value)
     cli.out.print(grid)
-    evidence = explanation.get("evidence", [])
-    if evidence:
+    if seen.evidence:
         table = Table(title="Evidence for the proposed class", title_justify="left")
         for column in ("kind", "term", "weight"):
             table.add_column(column)
-        for item in evidence:
+        for item in seen.evidence:
             table.add_row(item["kind"], item["term"], f"{item['weight']:+g}")
         cli.out.print(table)
-    text = " ".join(store_db.document_text(database, doc_id).split())
-    cli.out.print(f"[bold]Text (first 600 characters)[/]\n{text[:600]}", highlight=False)
+    cli.out.print(f"[bold]Text (first 600 characters)[/]\n{seen.text[:600]}", highlight=False)
 
 
-def _decision_summary(cli, doc_id: str, decision) -> None:
-    due = decision.disposal_due.isoformat() if decision.disposal_due else decision.status
-    cli.out.print(f"{doc_id}: filed under rule {decision.rule_id}; {decision.action} "
-                  f"{'on ' + due if decision.disposal_due else '(' + due + ')'}", highlight=False)
+def _report(cli, outcome: review_service.ReviewOutcome, done: str | None = None) -> None:
+    """Each decided document's line (its retention, or ``done``); a refusal ends with 2."""
+    for doc_id in outcome.changed:
+        decision = outcome.decisions.get(doc_id)
+        if decision is None:
+            cli.out.print(f"{doc_id}: {done}", highlight=False)
+            continue
+        due = decision.disposal_due.isoformat() if decision.disposal_due else decision.status
+        cli.out.print(f"{doc_id}: filed under rule {decision.rule_id}; {decision.action} "
+                      f"{'on ' + due if decision.disposal_due else '(' + due + ')'}",
+                      highlight=False)
+    for refusal in outcome.refused:
+        cli.fail(refusal.reason, ExitCode.USAGE)
+
+
+def _one_by_one(obj, docs: tuple[str, ...], who: str | None, decide, done: str | None = None
+                ) -> None:
+    """Decide documents in the order given, stopping at the first that is refused (the
+    ones before it stay decided), as this command always has."""
+    cli = _cli()
+    ctx = obj.context()
+    if who:
+        ctx = ctx.acting_as(who)
+    for doc in docs:
+        _report(cli, decide(ctx, [doc]), done)
 
 
 @review.command("accept")
@@ -161,16 +174,7 @@ def review_accept(obj, docs: tuple[str, ...], who: str | None, reason: str) -> N
     Example:
       s4 review accept D000012 D000014 --as "A. Records-Manager"
     """
-    cli = _cli()
-    filer = _filer(obj)
-    who = who or store_db.default_actor()
-    for doc in docs:
-        doc_id = cli._doc_id_or_fail(doc)
-        try:
-            decision = filer.accept(doc_id, who, reason)
-        except (LookupError, ValueError, ConfigError) as exc:
-            cli.fail(str(exc), EXIT_USAGE)
-        _decision_summary(cli, doc_id, decision)
+    _one_by_one(obj, docs, who, lambda ctx, one: review_service.accept(ctx, one, reason))
 
 
 @review.command("not-a-record")
@@ -188,16 +192,8 @@ def review_not_a_record(obj, docs: tuple[str, ...], reason: str, who: str | None
     Example:
       s4 review not-a-record D000015 --reason "canteen menu" --as "A. Manager"
     """
-    cli = _cli()
-    filer = _filer(obj)
-    for doc in docs:
-        doc_id = cli._doc_id_or_fail(doc)
-        try:
-            filer.not_a_record(doc_id, who or store_db.default_actor(), reason)
-        except (LookupError, ValueError) as exc:
-            cli.fail(str(exc), EXIT_USAGE)
-        cli.out.print(f"{doc_id}: not a record ({reason}); it will not be filed.",
-                      highlight=False)
+    _one_by_one(obj, docs, who, lambda ctx, one: review_service.not_a_record(ctx, one, reason),
+                f"not a record ({reason}); it will not be filed.")
 
 
 @review.command("set")
@@ -218,14 +214,8 @@ def review_set(obj, doc: str, class_id: str, document_date: date | None,
       s4 review set D000013 --class complaint --date 03/05/2022 \\
           --reference COMP-2022-118
     """
-    cli = _cli()
-    doc_id = cli._doc_id_or_fail(doc)
-    try:
-        decision = _filer(obj).set_class(doc_id, class_id, who or store_db.default_actor(),
-                                         reason, document_date, reference)
-    except (LookupError, ValueError, ConfigError) as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    _decision_summary(cli, doc_id, decision)
+    _one_by_one(obj, (doc,), who, lambda ctx, one: review_service.set_class(
+        ctx, one[0], class_id, reason, document_date, reference))
 
 
 # --------------------------------------------------------------------------- classify
@@ -240,65 +230,6 @@ def classify_group() -> None:
       s4 classify train
       s4 classify evaluate samples/scans/manifest.json --ground-truth
     """
-
-
-def _labelled(manifest: Path, templates: str | None, exclude: str | None) -> list[dict]:
-    """The labelled documents of a manifest: a JSON list (or {"documents": [...]}) of
-    {"file": NAME, "record_type": CLASS or "junk", "template": optional}."""
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise click.UsageError(f"{manifest}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise click.UsageError(f"{manifest}: not valid JSON ({exc})") from None
-    entries = data.get("documents") if isinstance(data, dict) else data
-    if not isinstance(entries, list):
-        raise click.UsageError(f'{manifest}: expected a list of labelled documents, or an '
-                               f'object with a "documents" list')
-    for number, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or not (entry.get("file") or entry.get("file_name")
-                                               or entry.get("name")):
-            raise click.UsageError(f'{manifest}: document {number}: needs a "file" name')
-        if not entry.get("record_type"):
-            raise click.UsageError(f'{manifest}: document {number} ({_entry_name(entry)}): '
-                                   'needs a "record_type" (a class id, or "junk")')
-    chosen = []
-    for entry in entries:
-        template = entry.get("template", "")
-        if templates and not fnmatch.fnmatch(template, templates):
-            continue
-        if exclude and fnmatch.fnmatch(template, exclude):
-            continue
-        chosen.append(entry)
-    return chosen
-
-
-def _entry_name(entry: dict) -> str:
-    return entry.get("file") or entry.get("file_name") or entry["name"]
-
-
-def _texts_for(entries: list[dict], manifest: Path, ground_truth: bool, database,
-               batch: str | None) -> list[tuple[dict, str]]:
-    """Text per labelled file: its ground truth, or S4's OCR text of the same file name."""
-    pairs = []
-    if ground_truth:
-        for entry in entries:
-            name = _entry_name(entry)
-            truth = manifest.parent / f"{Path(name).stem}.gt.txt"
-            if not truth.exists():
-                truth = manifest.parent / f"{name}.gt.txt"
-            if not truth.exists():
-                raise click.UsageError(f"{manifest}: no ground-truth text {truth.name} for "
-                                       f"{name} beside it")
-            pairs.append((entry, truth.read_text(encoding="utf-8")))
-        return pairs
-    docs = {d["source_name"]: d for d in store_db.documents(database, batch)
-            if d["state"] not in (store_db.DUPLICATE, store_db.QUARANTINED)}
-    for entry in entries:
-        doc = docs.get(_entry_name(entry))
-        if doc is not None:
-            pairs.append((entry, store_db.document_text(database, doc["id"])))
-    return pairs
 
 
 @classify_group.command("train")
@@ -325,32 +256,15 @@ def classify_train(obj, labels: Path | None, ground_truth: bool, batch: str | No
       s4 classify train --labels samples/scans/manifest.json --ground-truth
     """
     cli = _cli()
-    database = obj.database()
-    if labels:
-        entries = _labelled(labels, templates, exclude_templates)
-        pairs = _texts_for(entries, labels, ground_truth, database, batch)
-        texts = [text for _, text in pairs]
-        targets = [entry["record_type"] for entry, _ in pairs]
-        used_templates = [str(entry.get("template", "")) for entry, _ in pairs]
-    else:
-        examples = store_db.confirmed_examples(database)
-        texts = [e["text"] for e in examples]
-        targets = [e["record_class"] for e in examples]
-        used_templates = []
-    counts = Counter(targets)
-    if len(counts) < 2 or len(texts) < 4:
-        cli.fail(f"not enough confirmed decisions to train on ({len(texts)} documents, "
-                 f"{len(counts)} classes; need at least 4 documents in 2 classes). Confirm "
-                 "more with `s4 review accept/set`.", EXIT_USAGE)
-    model = TextModel.train(texts, targets, used_templates)
-    models = obj.home.root / "models"
-    models.mkdir(exist_ok=True)
-    path = models / f"classifier-{store_db.now().replace(':', '').replace('.', '')}.json"
-    digest = model.save(path)
-    store_db.record_model(database, str(path), digest, who or store_db.default_actor(),
-                          len(texts), sorted(counts))
-    cli.out.print(f"Trained on {len(texts)} documents in {len(counts)} classes; saved "
-                  f"{path.name} (sha256 {digest[:12]}…).", highlight=False)
+    ctx = obj.context()
+    if who:
+        ctx = ctx.acting_as(who)
+    with _failures():
+        trained = classification.train(ctx, labels, ground_truth, batch, templates,
+                                       exclude_templates)
+    cli.out.print(f"Trained on {trained.documents} documents in {len(trained.classes)} "
+                  f"classes; saved {trained.path.name} (sha256 {trained.sha256[:12]}…).",
+                  highlight=False)
 
 
 @classify_group.command("evaluate")
@@ -377,25 +291,9 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
       s4 classify evaluate /data/labelled/manifest.json --batch eval
     """
     cli = _cli()
-    from s4.filing import Filer
-
-    database = obj.database()
-    filer = Filer(obj.require_home(), database, store_db.default_actor())
-    try:
-        settings = obj.home.pipeline(pipeline_name or obj.home.settings().s4.default_pipeline)
-        schedule = filer.schedule(settings.classify.schedule)
-    except ConfigError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    entries = _labelled(labels, templates, exclude_templates)
-    pairs = _texts_for(entries, labels, ground_truth, database, batch)
-    if not pairs:
-        cli.fail("no labelled documents matched (check --batch, or use --ground-truth)",
-                 EXIT_USAGE)
-    options = settings.classify
-    model = filer.model()
-    results = evaluate(pairs, schedule, ClassifySettings(
-        threshold=options.threshold, min_evidence=options.min_evidence,
-        temperature=options.temperature, model_weight=options.model_weight), model)
+    with _failures():
+        results = classification.evaluate_labels(obj.context(), labels, ground_truth, batch,
+                                                 pipeline_name, templates, exclude_templates)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
@@ -431,42 +329,6 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
         cli.out.print("Auto-filed wrongly: " + ", ".join(
             f"{m['file']} ({m['true']} → {m['decided']})" for m in results["mistakes"]),
             highlight=False)
-
-
-def evaluate(pairs: list[tuple[dict, str]], schedule, settings: ClassifySettings,
-             model: TextModel | None) -> dict[str, Any]:
-    confusion: dict[str, Counter] = {}
-    auto_filed = correct = junk = junk_filed = 0
-    mistakes = []
-    for entry, text in pairs:
-        truth = entry["record_type"]
-        result = classify(text, schedule, settings, model)
-        decided = result.proposed_class if result.auto_file else "review"
-        confusion.setdefault(truth, Counter())[decided] += 1
-        junk += truth == "junk"
-        if result.auto_file:
-            auto_filed += 1
-            junk_filed += truth == "junk"
-            if result.proposed_class == truth:
-                correct += 1
-            else:
-                mistakes.append({"file": _entry_name(entry), "true": truth, "decided": decided})
-    columns = [*sorted({c for row in confusion.values() for c in row} - {"review"}), "review"]
-    trained_on = set(model.templates) if model else set()
-    return {
-        "documents": len(pairs), "auto_filed": auto_filed, "auto_filed_correct": correct,
-        "precision_auto_filed": round(correct / auto_filed, 3) if auto_filed else None,
-        "review_share": round(1 - auto_filed / len(pairs), 3),
-        "junk_documents": junk, "junk_auto_filed": junk_filed,
-        "model": "trained model + rules" if model else "rules only",
-        "confusion_columns": columns,
-        "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
-        "mistakes": mistakes,
-        # Documents/templates the model learnt from: figures on them are not generalisation.
-        "seen_in_training": sum(model.seen(text) for _, text in pairs) if model else 0,
-        "templates_seen_in_training": sorted(
-            {str(e.get("template")) for e, _ in pairs if e.get("template") in trained_on}),
-    }
 
 
 __all__ = ["classify_group", "review"]

@@ -139,9 +139,16 @@ class HomeContext:
             cache[name] = schedule_for(self.home, name)
         return cache[name]
 
+    def schedule_name_for(self, doc: dict[str, Any]) -> str:
+        """The schedule a document is governed by: its pipeline's. A record whose pipeline
+        file has since been removed stays under the default pipeline's schedule."""
+        pipeline = doc.get("pipeline") or ""
+        if not (self.home.pipelines / f"{pipeline}.yaml").exists():
+            pipeline = self.settings.s4.default_pipeline
+        return self.pipeline(pipeline).classify.schedule
+
     def schedule_for(self, doc: dict[str, Any]) -> Schedule:
-        """The schedule that governs a document: its pipeline's."""
-        return self.schedule(self.pipeline(doc["pipeline"]).classify.schedule)
+        return self.schedule(self.schedule_name_for(doc))
 
     def record_class(self, doc: dict[str, Any]) -> RecordClass | None:
         return self.schedule_for(doc).get(doc["record_class"]) if doc["record_class"] else None

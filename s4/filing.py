@@ -16,8 +16,8 @@ from typing import Any
 from s4 import db as store_db
 from s4 import retention
 from s4.classify import ClassifySettings, ModelIntegrityError, TextModel, classify
-from s4.config import Home, Pipeline
-from s4.schedule import Schedule, schedule_for
+from s4.config import Pipeline
+from s4.context import HomeContext
 
 log = logging.getLogger("s4.filing")
 
@@ -26,19 +26,14 @@ REVIEWABLE_STATES = (store_db.NEEDS_REVIEW, store_db.FILED, store_db.STORED,
 
 
 class Filer:
-    def __init__(self, home: Home, database, actor: str):
-        self.home = home
-        self.db = database
-        self.actor = actor
-        self._schedules: dict[str, Schedule] = {}
+    """Files documents in one opened home; schedules come from the context's one cache."""
+
+    def __init__(self, ctx: HomeContext):
+        self.ctx = ctx
+        self.db = ctx.db
         self._model: tuple[str, TextModel | None] | None = None
 
     # ------------------------------------------------------------ shared resources
-
-    def schedule(self, name: str) -> Schedule:
-        if name not in self._schedules:
-            self._schedules[name] = schedule_for(self.home, name)
-        return self._schedules[name]
 
     def model(self) -> TextModel | None:
         """The latest trained model, if its file is intact; otherwise rules alone."""
@@ -60,7 +55,7 @@ class Filer:
     def file_document(self, doc_id: str, pipeline: Pipeline) -> str:
         """Classify an OCRed document; file it, or queue it for review. Returns the new state."""
         settings = pipeline.classify
-        schedule = self.schedule(settings.schedule)
+        schedule = self.ctx.schedule(settings.schedule)
         text = store_db.document_text(self.db, doc_id)
         result = classify(text, schedule, ClassifySettings(
             threshold=settings.threshold, min_evidence=settings.min_evidence,
@@ -161,8 +156,7 @@ class Filer:
 
     def decide(self, doc: dict[str, Any], class_id: str, who: str, reason: str, action: str,
                document_date: date | None, reference: str | None) -> retention.Decision:
-        pipeline = self.home.pipeline(doc["pipeline"])
-        schedule = self.schedule(pipeline.classify.schedule)
+        schedule = self.ctx.schedule_for(doc)
         if schedule.get(class_id) is None:
             known = ", ".join(c.id for c in schedule.classes)
             raise ValueError(f"no record class {class_id!r} in schedule {schedule.id} "

@@ -33,7 +33,7 @@ class Recorder:
         self.on_filed = on_filed
         from s4.filing import Filer  # imported here: filing pulls in scikit-learn lazily
 
-        self.filer = Filer(ctx.home, ctx.db, ctx.actor)
+        self.filer = Filer(ctx)
 
     # ---------------------------------------------------------------- OCR finished
 

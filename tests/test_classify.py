@@ -124,8 +124,8 @@ INDEPENDENT = Path(__file__).parent / "data" / "independent_wording"
 def test_documents_written_without_seeing_the_rules_are_never_misfiled():
     """47 texts written before their author read the schedule (see the manifest's note):
     the shipped rules may send some to review, but must file none wrongly and no junk."""
-    from s4.cli_review import evaluate
     from s4.schedule import load_schedule
+    from s4.services.classification import evaluate
 
     entries = json.loads((INDEPENDENT / "manifest.json").read_text())["documents"]
     pairs = [(e, (INDEPENDENT / f"{Path(e['file']).stem}.gt.txt").read_text())

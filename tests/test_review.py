@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from s4 import db as store_db
+from s4.context import HomeContext
 from s4.filing import Filer
 from s4.schedule import schedule_for
 from tests.conftest import run_s4
@@ -59,7 +60,8 @@ def _ocred(db, text: str, name: str | None = None, state: str = store_db.PROCESS
 def _classified(home, db, text: str, name: str | None = None) -> str:
     """Seed an OCRed document and let S4 classify it, as the pipeline does."""
     doc_id = _ocred(db, text, name)
-    Filer(home, db, "s4").file_document(doc_id, home.pipeline("default"))
+    Filer(HomeContext(home, db, home.settings(), "s4")).file_document(
+        doc_id, home.pipeline("default"))
     return doc_id
 
 

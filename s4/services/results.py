@@ -1,4 +1,9 @@
-"""What a service did: which subjects changed, which were refused and why."""
+"""What a service reports back: what changed, what was refused and why, and notes.
+
+Every interface formats the same result: the command line as lines and an exit code, the
+desk as a page. A refusal names its subject (a document, a hold) and a reason a person can
+act on; nothing is changed for a refused subject.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Refusal:
-    subject: str  # a document, hold, box or certificate id
-    reason: str  # a sentence a person can act on
+    subject: str
+    reason: str
 
 
 @dataclass
@@ -19,6 +24,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Nothing was refused."""
         return not self.refused
 
     def refuse(self, subject: str, reason: str) -> None:
