@@ -1,0 +1,1 @@
+"""Services: one function per thing a person can do, over a HomeContext."""
