@@ -21,10 +21,9 @@ from tests.tsa_local import start_local_tsa
 
 
 @pytest.fixture(autouse=True)
-def _audit_registered(monkeypatch):
+def _audit_registered():
     if "audit" not in cli.commands:
         cli.add_command(audit)
-    monkeypatch.setattr(audit_log, "_CERTIFICATE_CHECKS", [])
 
 
 @pytest.fixture(scope="module")
