@@ -10,7 +10,6 @@ import textwrap
 
 import pytest
 
-from s4 import audit as audit_log
 from s4 import db as store_db
 from s4.cli import cli
 from s4.cli_audit import audit
