@@ -3,7 +3,7 @@
 ``verify_log`` replays the hash chain over every row, also when someone edited the SQLite
 file directly with the append-only triggers dropped, and names the first bad entry with a
 reason a person can act on (edited, missing, inserted, moved/out of order). It also checks
-that the triggers are still in place and runs the registered certificate checks.
+that the triggers are still in place and runs the certificate checks its caller names.
 
 A hash chain alone cannot show entries deleted from its end, nor stop a forger who
 recomputes every hash after an edit. Three defences, each checked here:
@@ -23,7 +23,7 @@ sequence number when it has found a problem and needs to explain it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,23 +48,8 @@ REQUIRED_TRIGGERS = {"events_no_update": "update", "events_no_delete": "delete"}
 # How far around a bad entry to look for the row whose content it now holds.
 _NEIGHBOURHOOD = 100
 
+#: ``check(database, home) -> list of problems``; s4.disposal.verify_certificates is one.
 CertificateCheck = Callable[[Any, Any], list[str]]
-_CERTIFICATE_CHECKS: list[CertificateCheck] = []
-
-
-def register_certificate_check(fn: CertificateCheck) -> CertificateCheck:
-    """Add ``fn(database, home) -> list of problems`` to every verification.
-
-    Registering the same function twice has no effect. Returns ``fn``, so it also works
-    as a decorator. A check that raises is reported as a problem, never skipped.
-    """
-    if fn not in _CERTIFICATE_CHECKS:
-        _CERTIFICATE_CHECKS.append(fn)
-    return fn
-
-
-def certificate_checks() -> list[CertificateCheck]:
-    return list(_CERTIFICATE_CHECKS)
 
 
 @dataclass(frozen=True)
@@ -454,8 +439,13 @@ def _head_file_checks(database, state: _HeadFileState, report: AuditReport) -> N
                 "--head or an anchor")
 
 
-def verify_log(database, home=None, kept_head: tuple | str | None = None) -> AuditReport:
+def verify_log(database, home=None, kept_head: tuple | str | None = None, *,
+               certificate_checks: Sequence[CertificateCheck]) -> AuditReport:
     """Replay the whole log and run every check; ``report.ok`` only when all hold.
+
+    ``certificate_checks`` must be named by the caller (``s4.services.audit.verify`` passes
+    disposal's): an empty list is a choice the report shows, never an accident of which
+    modules happened to be imported. A check that raises is reported as a problem.
 
     ``home`` defaults to the S4 home that holds the database (certificate checks need it).
     ``kept_head`` is ``(seq, hash)``, ``(seq, hash, at)`` or the line ``s4 audit head``
@@ -487,7 +477,7 @@ def verify_log(database, home=None, kept_head: tuple | str | None = None) -> Aud
         report.anchors_checked = anchors.checked
         report.anchor_problems = anchors.problems or []
         report.newest_anchor = anchors.newest
-    for check in certificate_checks():
+    for check in dict.fromkeys(certificate_checks):  # each once, in order
         report.certificate_checks += 1
         try:
             report.certificate_problems += [str(p) for p in check(database, home)]

@@ -12,9 +12,11 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from s4.disposal import JUNK_CLASS_LABEL
-
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+# The class column of a certificate row for junk a records manager declared not a record
+# (here, not in s4.disposal, so the certificate can be drawn without importing disposal).
+JUNK_CLASS_LABEL = "(not a record)"
 
 
 class _CertificatePdf(FPDF):

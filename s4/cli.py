@@ -51,29 +51,6 @@ EXIT_USAGE, EXIT_ENVIRONMENT = ExitCode.USAGE, ExitCode.ENVIRONMENT
 console = Console(stderr=True)
 out = Console()
 
-EXPORT_FIELDS = [
-    "id", "batch", "source_name", "sha256", "pages", "state", "quarantine_reason",
-    "duplicate_of", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "pipeline", "media_type",
-    "created_at", "updated_at", "output_pdf", "pdfa",
-    # classification and retention
-    "record_class", "class_confidence", "decided_by", "document_date", "references",
-    "retention_trigger", "trigger_date", "disposal_due", "disposal_action", "rule_id",
-    "schedule_version", "holds",
-    # store
-    "store_backend", "store_location", "store_item_id", "stored_at", "verified_at",
-    "verify_method", "stored_sha256",
-    # paper
-    "box", "position", "paper_status", "certificate_id",
-    # re-scans (s4 rescan)
-    "replaces", "superseded_by", "last_verified_at",
-    # a person's QA verdict, and when (the paper waits from then too)
-    "qa_status", "qa_at",
-    # the file name's bytes (hex) when they are not UTF-8; source_name shows them escaped
-    "source_name_raw",
-    # why each flagged page needs a check ("2: resolution: 72 dpi, …; 3: low_confidence: …")
-    "page_flags",
-]
-
 
 def setup_logging(home: Home | None, verbose: bool) -> None:
     root = logging.getLogger("s4")
@@ -139,16 +116,17 @@ class Context:
                 fail(str(exc), EXIT_ENVIRONMENT)
         return database
 
-    def context(self, actor: str | None = None, only_reads: bool = False) -> HomeContext:
-        """The opened home for a service. A read-only home opens as it is for ``only_reads``;
-        otherwise it must be writable (exit 3). Errors end the command with their exit code
-        (see S4Group)."""
-        home = self.require_home()
-        if only_reads and store_db.unwritable_parts(home.database):
-            return HomeContext(home, self._read_only_database(home), home.settings(),
-                               actor or store_db.default_actor())
-        self.require_writable()
-        return HomeContext.open(home, actor)
+    def context(self, actor: str | None = None, only_reads: bool = False,
+                migrate: bool = True) -> HomeContext:
+        """The opened home for a service, with this command line's exits (2 settings, 3
+        read-only or moved home). A read-only home opens as it is for ``only_reads``."""
+        database = self.database(only_reads, migrate)
+        try:
+            settings = self.home.settings()
+        except ConfigError:
+            database.conn.close()
+            raise
+        return HomeContext(self.home, database, settings, actor or store_db.default_actor())
 
     def _read_only_database(self, home: Home):
         database = store_db.connect(home.database, read_only=True)
@@ -730,28 +708,19 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
       s4 export documents --format csv --batch box-0042 -o box-0042.csv
       s4 export documents --format jsonl --with-text | jq .
     """
-    database = obj.database(only_reads=True)
-    fields = EXPORT_FIELDS + (["text"] if with_text else [])
+    from s4.services import exports
+
+    ctx = obj.context(only_reads=True)
+    fields = exports.document_fields(with_text)
     try:
         stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
     try:
-        writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore") \
-            if fmt == "csv" else None
+        writer = csv.DictWriter(stream, fieldnames=fields) if fmt == "csv" else None
         if writer:
             writer.writeheader()
-        from s4.retention import active_holds_for
-
-        for row in store_db.export_rows(database, batch, with_text):
-            row["batch"] = row["batch_id"]
-            row["references"] = " ".join(json.loads(row["refs"] or "[]"))
-            row["holds"] = " ".join(h["id"] for h in active_holds_for(database, row))
-            if row["state"] == store_db.SUPERSEDED:
-                row["paper_status"] = "superseded"  # the paper is represented by superseded_by
-            elif row["box"] and row["state"] not in (store_db.QUARANTINED, store_db.DUPLICATE):
-                row["paper_status"] = row["paper_status"] or "in_box"
-            record = {name: row.get(name) for name in fields}
+        for record in exports.document_rows(ctx, batch, with_text):
             if writer:
                 writer.writerow(record)
             else:
@@ -759,6 +728,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     finally:
         if output:
             stream.close()
+        ctx.close()
 
 
 def main() -> None:

@@ -14,14 +14,11 @@ from rich import box as rich_box
 from rich.table import Table
 from rich.text import Text
 
-from s4 import anchor as audit_anchor
 from s4 import audit as audit_log
-from s4 import db as store_db
 from s4.config import ConfigError
-from s4.disposal import STORE_PENDING
+from s4.errors import ExitCode, S4Error, exit_code_for
 from s4.events import readable_details
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+from s4.services import audit as audit_service
 
 
 def _cli():
@@ -30,9 +27,17 @@ def _cli():
     return cli
 
 
-def _database(obj):
+def _context(obj):
     # Reading only, and never migrated; a read-only home is opened read-only.
-    return obj.database(only_reads=True, migrate=False)
+    return obj.context(only_reads=True, migrate=False)
+
+
+def _run(service, *args):
+    """Call a service; an error a person can act on ends the command with its exit code."""
+    try:
+        return service(*args)
+    except (S4Error, ConfigError) as exc:
+        _cli().fail(str(exc), exit_code_for(exc))
 
 
 def _head_option(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -45,13 +50,14 @@ def _head_option(ctx: click.Context, param: click.Parameter, value: str | None):
 
 
 def _since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A date or date-time (ISO; UTC unless it carries an offset) -> the log's time form."""
+    """A date or date-time (ISO; UTC unless it carries an offset)."""
     if value is None:
         return None
     try:
-        return audit_log.log_time(value)
+        audit_log.log_time(value)  # checked here for click's message; the service converts
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    return value
 
 
 @click.group()
@@ -104,11 +110,8 @@ def verify(obj, kept: tuple[int, str, str | None] | None) -> None:
 
     Exit status 0 only when everything holds; 1 when anything does not; 2 usage error.
     """
-    database = _database(obj)
-    try:
-        report = audit_log.verify_log(database, obj.home, kept)
-    finally:
-        database.conn.close()
+    with _context(obj) as ctx:
+        report = _run(audit_service.verify, ctx, kept)
     echo = click.echo
     echo(f"entries checked: {report.entries}")
     echo(f"head: {report.head_seq}:{report.head_hash}"
@@ -153,21 +156,21 @@ def verify(obj, kept: tuple[int, str, str | None] | None) -> None:
         else:
             echo(f"kept head {seq}:{digest[:16]}…: the log still extends it")
     if report.certificate_checks == 0:
-        echo("certificates: no certificate checks registered")
+        echo("certificates: no certificate checks run")
     else:
         echo(f"certificates: {report.certificate_checks} check(s) run, "
              f"{len(report.certificate_problems)} problem(s)")
         for problem in report.certificate_problems:
-            label = "WAITING" if problem.endswith(STORE_PENDING) else "PROBLEM"
+            label = "WAITING" if audit_service.is_waiting(problem) else "PROBLEM"
             echo(f"{label}: {problem}")
     problems = report.problems()
-    if problems and all(p.endswith(STORE_PENDING) for p in problems):
+    if audit_service.only_waiting(report):
         echo(f"audit log intact, but {len(problems)} certificate copy(ies) are not in the store "
              "yet: not everything holds until they are (run `s4 store sync`)")
-        sys.exit(EXIT_FAILED)
+        sys.exit(ExitCode.PROBLEMS)
     if problems:
         echo(f"audit log NOT intact: {len(problems)} problem(s)")
-        sys.exit(EXIT_FAILED)
+        sys.exit(ExitCode.PROBLEMS)
     echo("audit log intact")
 
 
@@ -188,14 +191,9 @@ def head(obj) -> None:
       s4 audit head
       s4 audit head | mail -s "S4 audit head $(date -I)" records@council.example
     """
-    database = _database(obj)
-    try:
-        last = store_db.audit_last_event(database)
-    finally:
-        database.conn.close()
-    if last is None:
-        _cli().fail("the audit log is empty", EXIT_USAGE)
-    click.echo(f"{last['seq']}:{last['hash']} {last['at']}")
+    with _context(obj) as ctx:
+        kept = _run(audit_service.head, ctx)
+    click.echo(kept.line())
     click.echo("Keep this line outside S4; check it later with "
                "`s4 audit verify --head LINE`.", err=True)
 
@@ -224,19 +222,8 @@ def anchor(obj) -> None:
     Exit status: 0 anchored; 1 the TSA's reply did not prove the head (nothing
     stored); 2 settings missing or wrong; 3 the TSA could not be reached.
     """
-    cli = _cli()
-    home = obj.require_home()
-    database = _database(obj)
-    try:
-        made = audit_anchor.anchor_head(database, home, store_db.default_actor())
-    except ConfigError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    except audit_anchor.TsaUnavailable as exc:
-        cli.fail(str(exc), EXIT_ENVIRONMENT)
-    except audit_anchor.AnchorRefused as exc:
-        cli.fail(str(exc), EXIT_FAILED)
-    finally:
-        database.conn.close()
+    with _context(obj) as ctx:
+        made = _run(audit_service.anchor, ctx)
     click.echo(f"anchored {made['seq']}:{made['hash']} at {made['tsa_time']} by {made['tsa']}")
     click.echo(f"token: {made['file']} (recorded as audit entry {made['event_seq']})")
 
@@ -267,40 +254,29 @@ def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -
       s4 audit log --format jsonl | jq 'select(.action == "paper.destroyed")'
     """
     cli = _cli()
-    doc_id = None
-    if doc is not None:
-        try:
-            doc_id = store_db.normalise_doc_id(doc)
-        except ValueError as exc:
-            cli.fail(str(exc), EXIT_USAGE)
-    database = _database(obj)
-    try:
-        events = store_db.audit_trail(database, doc=doc_id, box=box_id, since=since)
+    with _context(obj) as ctx:
+        # Filters are checked (exit 2) before anything is read.
+        events = _run(audit_service.log, ctx, doc, box_id, since)
         if fmt == "jsonl":
             for event in events:
-                record = {key: event[key] for key in
-                          ("seq", "at", "actor", "action", "subject", "prev_hash", "hash")}
-                record["details"] = json.loads(event["details"])
-                click.echo(json.dumps(record, ensure_ascii=False))
+                click.echo(json.dumps(event.record(), ensure_ascii=False))
             return
-        rows = [[str(e["seq"]), e["at"][:19].replace("T", " "), e["actor"], e["action"],
-                 e["subject"], readable_details(e["details"])] for e in events]
-        if not rows:
-            cli.out.print("No audit entries match.", highlight=False)
-            return
-        # Widths that add up to 80 columns; actor, action and details wrap rather than
-        # being cut (an auditor must be able to read them); details take any extra width.
-        table = Table(box=rich_box.SIMPLE_HEAD, show_edge=False, padding=0, expand=True,
-                      title="Audit log (times UTC)", title_justify="left")
-        table.add_column("#", justify="right", no_wrap=True,
-                         width=max(3, max(len(r[0]) for r in rows)))
-        table.add_column("time", no_wrap=True, width=19)
-        table.add_column("actor", overflow="fold", width=10)
-        table.add_column("action", overflow="fold", width=16)
-        table.add_column("subject", overflow="fold", width=12)
-        table.add_column("details", overflow="fold", ratio=1, min_width=10)
-        for row in rows:
-            table.add_row(*(Text(cell) for cell in row))
-        cli.out.print(table)
-    finally:
-        database.conn.close()
+        rows = [[str(e.seq), e.at[:19].replace("T", " "), e.actor, e.action, e.subject,
+                 readable_details(e.details_json)] for e in events]
+    if not rows:
+        cli.out.print("No audit entries match.", highlight=False)
+        return
+    # Widths that add up to 80 columns; actor, action and details wrap rather than being
+    # cut (an auditor must be able to read them); details take any extra width.
+    table = Table(box=rich_box.SIMPLE_HEAD, show_edge=False, padding=0, expand=True,
+                  title="Audit log (times UTC)", title_justify="left")
+    table.add_column("#", justify="right", no_wrap=True,
+                     width=max(3, max(len(r[0]) for r in rows)))
+    table.add_column("time", no_wrap=True, width=19)
+    table.add_column("actor", overflow="fold", width=10)
+    table.add_column("action", overflow="fold", width=16)
+    table.add_column("subject", overflow="fold", width=12)
+    table.add_column("details", overflow="fold", ratio=1, min_width=10)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    cli.out.print(table)

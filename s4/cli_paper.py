@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
 import sys
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from s4 import db as store_db
 from s4 import disposal
 from s4.cli_audit import audit
-from s4.config import ConfigError
-
-EXIT_OK, EXIT_BLOCKED, EXIT_USAGE = 0, 1, 2
+from s4.errors import ExitCode, S4Error, exit_code_for
+from s4.services import exports
+from s4.services import paper as paper_service
 
 
 def _cli():
@@ -62,15 +58,11 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
       s4 paper status --box box-0042
     """
     cli = _cli()
-    database = obj.database(only_reads=True)
-    if not store_db.is_read_only(database):  # a read-only home is shown as it is
-        _finish_interrupted(obj, database)
     today = date.fromisoformat(on_date) if on_date else date.today()
-    try:
-        statuses = disposal.box_status(database, obj.require_home(), list(boxes) or None, today)
-    except ConfigError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    if not statuses:
+    with obj.context(only_reads=True) as ctx:
+        report = _run(paper_service.status, ctx, list(boxes), today)
+    _print_finished(report.finished_certificates)
+    if not report.boxes:
         cli.out.print("No boxes yet.")
         return
     table = Table(title=f"Paper by box (as of {today.isoformat()})", title_justify="left")
@@ -78,39 +70,33 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
                    "earliest"):
         table.add_column(column, justify="right" if column not in ("box", "earliest")
                          else "left", overflow="fold")
-    for status in statuses:
-        papers = [c.doc["paper_status"] or disposal.IN_BOX for c in status.checks]
+    for status in report.boxes:
+        counts = paper_service.paper_counts(status)
         earliest = status.earliest
         table.add_row(status.box, str(len(status.checks)), str(len(status.in_box)),
                       str(len(status.eligible)), str(len(status.blocked)),
-                      str(papers.count(disposal.PULLED)), str(papers.count(disposal.DESTROYED)),
+                      str(counts[disposal.PULLED]), str(counts[disposal.DESTROYED]),
                       "now" if earliest and earliest <= today else
                       (earliest.isoformat() if earliest else "—"))
     cli.out.print(table)
-    blocked = [c for s in statuses for c in s.blocked]
-    if blocked:
-        cli.out.print(_blocked_table(blocked))
+    if report.blocked:
+        cli.out.print(_blocked_table(report.blocked))
 
 
-@contextmanager
-def _issuing(home):
-    """One destruction or certificate repair at a time (a lock the OS drops if S4 dies), so
-    a certificate still being written is never mistaken for one a crash left unfinished."""
-    with (home.root / ".paper.lock").open("a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def _run(service, *args, **kwargs):
+    """Call a service; an error a person can act on ends the command with its exit code."""
+    from s4.config import ConfigError
+
+    try:
+        return service(*args, **kwargs)
+    except (S4Error, ConfigError) as exc:
+        _cli().fail(str(exc), exit_code_for(exc))
 
 
-def _finish_interrupted(obj, database) -> None:
-    """A destruction sealed just before a crash still gets its certificate files."""
-    home = obj.require_home()
-    with _issuing(home):
-        finished = disposal.finish_unissued_certificates(database, home,
-                                                         store_db.default_actor())
-    for certificate_id in finished:
+def _print_finished(certificate_ids: list[str]) -> None:
+    for certificate_id in certificate_ids:
         _cli().out.print(f"Finished issuing certificate {certificate_id} (S4 had stopped "
                          "after recording the destruction).", highlight=False)
-
 
 def _blocked_table(blocked: list[disposal.PaperCheck]) -> Table:
     table = Table(title="Blocked documents", title_justify="left")
@@ -138,10 +124,8 @@ def paper_pull(obj, doc: str, reason: str, who: str | None) -> None:
     """
     cli = _cli()
     doc_id = cli._doc_id_or_fail(doc)
-    try:
-        disposal.pull(obj.database(), doc_id, reason, who or store_db.default_actor())
-    except (LookupError, ValueError) as exc:
-        cli.fail(str(exc), EXIT_USAGE)
+    with _acting(obj, who) as ctx:
+        _run(paper_service.pull, ctx, doc_id, reason)
     cli.out.print(f"{doc_id}: paper pulled from its box ({reason}).", highlight=False)
 
 
@@ -164,11 +148,14 @@ def paper_qa(obj, doc: str, passed: bool, failed: bool, reason: str, who: str | 
     if passed == failed:
         raise click.UsageError("say either --pass or --fail")
     doc_id = cli._doc_id_or_fail(doc)
-    try:
-        disposal.set_qa(obj.database(), doc_id, passed, reason, who or store_db.default_actor())
-    except LookupError as exc:
-        cli.fail(str(exc), EXIT_USAGE)
+    with _acting(obj, who) as ctx:
+        _run(paper_service.qa, ctx, doc_id, passed, reason)
     cli.out.print(f"{doc_id}: QA {'passed' if passed else 'failed'}.")
+
+
+def _acting(obj, who: str | None):
+    ctx = obj.context()
+    return ctx.acting_as(who) if who else ctx
 
 
 @paper.command("destroy")
@@ -193,52 +180,33 @@ def paper_destroy(obj, boxes: tuple[str, ...], method: str, witness: str,
           --contractor-cert SL-99812
     """
     cli = _cli()
-    database = obj.database()
-    _finish_interrupted(obj, database)
-    try:
-        with _issuing(obj.require_home()):
-            certificate = disposal.destroy(database, obj.require_home(), list(boxes), method,
-                                           witness, who or store_db.default_actor(),
-                                           contractor, contractor_cert)
-    except disposal.Refused as refused:
-        cli.out.print(_blocked_table(refused.blocked))
-        click.echo(f"refused: {len(refused.blocked)} document(s) in {', '.join(boxes)} are not "
-                   "eligible; nothing was recorded.", err=True)
-        sys.exit(EXIT_BLOCKED)
-    except (LookupError, ValueError, ConfigError) as exc:
-        cli.fail(str(exc), EXIT_USAGE)
-    record = store_db.get_destruction(database, certificate["certificate"])
-    cli.out.print(f"Destruction recorded: certificate {certificate['certificate']} — "
-                  f"{certificate['totals']['records']} records, "
-                  f"{certificate['totals']['pages']} pages, boxes {', '.join(boxes)}.",
-                  highlight=False)
-    cli.out.print(f"  PDF:  {record['pdf_path']}\n  JSON: {record['json_path']}\n"
-                  f"  sealed by audit entry {record['seal_seq']} ({record['seal_hash'][:16]}…)",
-                  highlight=False)
-    _store_certificate_now(obj.require_home(), database, record, who or store_db.default_actor())
-
-
-def _store_certificate_now(home, database, record: dict, actor: str) -> None:
-    """The certificate is a record too: put it in the store straight away when possible."""
-    from s4.context import HomeLock
-    from s4.errors import S4Error
-    from s4.store import sync_all
-
-    cli = _cli()
-    try:
-        with HomeLock(home), cli.console.status("Storing the certificate…"):
-            report = sync_all(home, actor)
-    except S4Error:
-        cli.out.print("  The running `s4 watch` stores the certificate records.")
-        return
-    docs = [store_db.get_document(database, d) for d in (record["json_doc"], record["pdf_doc"])]
-    if all(doc["state"] == store_db.STORED for doc in docs):
-        for doc in docs:
-            cli.out.print(f"  stored and verified: {doc['store_location']}", highlight=False)
-    else:
-        cli.out.print(f"  Not yet in the store ({report.unavailable or 'waiting'}); the "
-                      "certificate is safe in the S4 home and `s4 store sync` uploads it.",
+    with _acting(obj, who) as ctx:
+        result = _run(paper_service.destroy, ctx, list(boxes), method, witness, contractor,
+                      contractor_cert)
+        _print_finished(result.finished_certificates)
+        if result.blocked:
+            cli.out.print(_blocked_table(result.blocked))
+            click.echo(f"refused: {len(result.blocked)} document(s) in {', '.join(boxes)} are "
+                       "not eligible; nothing was recorded.", err=True)
+            sys.exit(ExitCode.PROBLEMS)
+        certificate, record = result.certificate, result.record
+        cli.out.print(f"Destruction recorded: certificate {certificate['certificate']} — "
+                      f"{certificate['totals']['records']} records, "
+                      f"{certificate['totals']['pages']} pages, boxes {', '.join(boxes)}.",
                       highlight=False)
+        cli.out.print(f"  PDF:  {record['pdf_path']}\n  JSON: {record['json_path']}\n"
+                      f"  sealed by audit entry {record['seal_seq']} "
+                      f"({record['seal_hash'][:16]}…)", highlight=False)
+        with cli.console.status("Storing the certificate…"):
+            storing = paper_service.store_certificate_now(ctx, record)
+    if storing.line_busy:
+        cli.out.print("  The running `s4 watch` stores the certificate records.")
+    elif storing.waiting_reason is None:
+        for location in storing.stored_locations:
+            cli.out.print(f"  stored and verified: {location}", highlight=False)
+    else:
+        cli.out.print(f"  Not yet in the store ({storing.waiting_reason}); the certificate is "
+                      "safe in the S4 home and `s4 store sync` uploads it.", highlight=False)
 
 
 @audit.command("certificate")
@@ -255,24 +223,21 @@ def audit_certificate(obj, certificate_id: str, pdf_target: Path | None) -> None
       s4 audit certificate CERT-2026-0001 --pdf cert.pdf
     """
     cli = _cli()
-    database = obj.database(only_reads=True)
-    record = store_db.get_destruction(database, certificate_id)
-    if record is None:
-        cli.fail(f"no certificate {certificate_id}", EXIT_USAGE)
-    problems = [p for p in disposal.verify_certificates(database, obj.require_home())
-                if p.startswith(f"{certificate_id}:")]
-    try:
-        if pdf_target:
-            pdf_target.write_bytes(Path(record["pdf_path"]).read_bytes())
-            cli.out.print(f"Wrote {pdf_target}", highlight=False)
-        else:
-            click.echo(Path(record["json_path"]).read_text(encoding="utf-8"), nl=False)
-    except OSError as exc:
-        cli.fail(f"{exc.filename}: {exc.strerror}", EXIT_USAGE)
-    for problem in problems:  # an auditor reading a certificate must see it does not check out
+    with obj.context(only_reads=True) as ctx:
+        view = _run(paper_service.certificate, ctx, certificate_id)
+    if pdf_target:
+        data = _run(view.pdf_bytes)
+        try:
+            pdf_target.write_bytes(data)
+        except OSError as exc:
+            cli.fail(f"{exc.filename}: {exc.strerror}", ExitCode.USAGE)
+        cli.out.print(f"Wrote {pdf_target}", highlight=False)
+    else:
+        click.echo(_run(view.json_text), nl=False)
+    for problem in view.problems:  # an auditor reading a certificate must see it does not check out
         click.echo(f"WARNING: {problem}", err=True)
-    if problems:
-        sys.exit(EXIT_BLOCKED)
+    if view.problems:
+        sys.exit(ExitCode.PROBLEMS)
 
 
 @export.command("certificates")
@@ -287,35 +252,28 @@ def export_certificates_command(obj, fmt: str, output: Path | None) -> None:
     Example:
       s4 export certificates --format csv -o certificates.csv
     """
-    database = obj.database(only_reads=True)
-    if output:
-        try:
-            stream = output.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            _cli().fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
-        with stream:
-            export_certificates(database, fmt, stream)
-    else:
-        export_certificates(database, fmt, sys.stdout)
+    with obj.context(only_reads=True) as ctx:
+        if output:
+            try:
+                stream = output.open("w", encoding="utf-8", newline="")
+            except OSError as exc:
+                _cli().fail(f"cannot write {output}: {exc.strerror}", ExitCode.USAGE)
+            with stream:
+                _write_certificates(ctx, fmt, stream)
+        else:
+            _write_certificates(ctx, fmt, sys.stdout)
 
 
-def export_certificates(database, fmt: str, stream) -> None:
+def _write_certificates(ctx, fmt: str, stream) -> None:
     import csv
+    import json
 
-    fields = ["id", "boxes", "destroyed_at", "operator", "witness", "method", "contractor",
-              "contractor_cert", "documents", "pages", "seal_seq", "seal_hash", "body_sha256",
-              "json_sha256", "pdf_sha256", "json_location", "pdf_location"]
-    writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore") \
+    writer = csv.DictWriter(stream, fieldnames=exports.CERTIFICATE_FIELDS) \
         if fmt == "csv" else None
     if writer:
         writer.writeheader()
-    for record in store_db.destructions(database):
-        record["boxes"] = ", ".join(json.loads(record["boxes"]))
-        for kind in ("json", "pdf"):  # where the stored copy (a record of its own) lives
-            doc = store_db.get_document(database, record[f"{kind}_doc"]) \
-                if record[f"{kind}_doc"] else None
-            record[f"{kind}_location"] = doc["store_location"] if doc else None
+    for row in exports.certificate_rows(ctx):
         if writer:
-            writer.writerow(record)
+            writer.writerow(row)
         else:
-            stream.write(json.dumps({k: record.get(k) for k in fields}) + "\n")
+            stream.write(json.dumps(row) + "\n")

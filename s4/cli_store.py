@@ -9,10 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from s4 import db as store_db
-from s4.config import ConfigError
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+from s4.errors import ExitCode, S4Error, exit_code_for
+from s4.services import store as store_service
 
 out = Console()
 console = Console(stderr=True)
@@ -25,13 +23,12 @@ def _fail(message: str, code: int, hint: str = "") -> None:
     sys.exit(code)
 
 
-def _settings(obj):
-    home = obj.require_home()
-    obj.database().conn.close()  # refuses a home opened from a copied or moved path
+def _run(service, *args):
+    """Call a service; an error a person can act on ends the command with its exit code."""
     try:
-        return home, home.settings()
-    except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        return service(*args)
+    except S4Error as exc:
+        _fail(str(exc), exit_code_for(exc), getattr(exc, "hint", ""))
 
 
 @click.group()
@@ -66,32 +63,23 @@ def check(obj) -> None:
     Example:
       s4 store check
     """
-    from s4.store import StoreError, make_backend
-
-    home, settings = _settings(obj)
-    backend = make_backend(home, settings)
-    try:
-        lines = backend.check()
-    except StoreError as exc:  # anything the steps did not catch themselves
-        _fail(str(exc), EXIT_ENVIRONMENT, getattr(exc, "hint", ""))
-    finally:
-        backend.close()
-    table = Table(title=f"Store: {settings.store.backend}", title_justify="left")
+    with obj.context() as ctx:
+        result = _run(store_service.check, ctx)
+    table = Table(title=f"Store: {result.backend}", title_justify="left")
     table.add_column("check", no_wrap=True)
     table.add_column("", no_wrap=True)
     table.add_column("result", overflow="fold")
-    for line in lines:
+    for line in result.lines:
         table.add_row(line.step, "[green]ok[/]" if line.ok else "[red]FAILED[/]",
                       escape(line.detail))
     out.print(table)
-    failed = [line for line in lines if not line.ok]
-    for line in failed:  # again in full, unwrapped: easy to read, copy and search for
+    for line in result.failed:  # again in full, unwrapped: easy to read, copy and search for
         out.print(f"[red]FAILED[/] [bold]{line.step}[/]: {escape(line.detail)}", highlight=False,
                   soft_wrap=True)
         if line.hint:
             out.print(f"  what to do: {escape(line.hint)}", highlight=False, soft_wrap=True)
-    if failed:
-        sys.exit(EXIT_ENVIRONMENT)
+    if not result.ok:
+        sys.exit(ExitCode.ENVIRONMENT)
     out.print("The store is ready.")
 
 
@@ -112,19 +100,10 @@ def sync(obj, retry_conflicts: bool) -> None:
       s4 store sync
       s4 store sync --retry-conflicts
     """
-    from s4.context import HomeLock
-    from s4.errors import S4Error
-    from s4.store import sync_all
-
-    home, settings = _settings(obj)
-    try:
-        with HomeLock(home), console.status("Storing records…"):
-            report = sync_all(home, store_db.default_actor(), settings,
-                              retry_conflicts=retry_conflicts)
-    except S4Error as exc:
-        _fail(f"{exc} (a running `s4 watch` or `s4 run` stores records by itself)",
-              EXIT_ENVIRONMENT)
-    table = Table(title=f"Store sync ({settings.store.backend})", title_justify="left",
+    with obj.context() as ctx, console.status("Storing records…"):
+        report = _run(store_service.sync, ctx, retry_conflicts)
+        backend = ctx.settings.store.backend
+    table = Table(title=f"Store sync ({backend})", title_justify="left",
                   show_header=False)
     table.add_column("what", style="bold")
     table.add_column("count", justify="right")
@@ -144,9 +123,9 @@ def sync(obj, retry_conflicts: bool) -> None:
                   soft_wrap=True)
     if report.unavailable:
         _fail(f"the store is not available: {report.unavailable}. {report.pending} record(s) "
-              "wait and are uploaded when it is back.", EXIT_ENVIRONMENT,
+              "wait and are uploaded when it is back.", ExitCode.ENVIRONMENT,
               report.hint or "run `s4 store check`")
-    sys.exit(EXIT_SOME_FAILED if report.conflicts or report.problems else EXIT_OK)
+    sys.exit(ExitCode.PROBLEMS if report.conflicts or report.problems else ExitCode.OK)
 
 
 @store.command()
@@ -166,22 +145,11 @@ def verify(obj, docs: tuple[str, ...], deep: bool) -> None:
       s4 store verify
       s4 store verify --deep D000012 D000013
     """
-    from s4.store import StoreError, verify_stored
-
-    home, settings = _settings(obj)
-    try:
-        doc_ids = [store_db.normalise_doc_id(d) for d in docs] or None
-    except ValueError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    try:
-        with console.status("Verifying stored records…"):
-            results = verify_stored(home, store_db.default_actor(), deep, doc_ids, settings)
-    except StoreError as exc:
-        _fail(f"the store is not available: {exc}", EXIT_ENVIRONMENT,
-              getattr(exc, "hint", "") or "run `s4 store check`")
+    with obj.context() as ctx, console.status("Verifying stored records…"):
+        results = _run(store_service.verify, ctx, docs, deep)
     if not results:
         out.print("No stored records to verify.")
-        sys.exit(EXIT_OK)
+        sys.exit(ExitCode.OK)
     table = Table(title=f"Verify ({'deep' if deep else 'hashes'})", title_justify="left")
     table.add_column("record", no_wrap=True)
     table.add_column("result", no_wrap=True)
@@ -197,4 +165,4 @@ def verify(obj, docs: tuple[str, ...], deep: bool) -> None:
     out.print(f"{len(results) - bad} of {len(results)} record(s) verified"
               + (f"; {bad} MISMATCH — investigate before any paper is destroyed" if bad else ""),
               highlight=False)
-    sys.exit(EXIT_SOME_FAILED if bad else EXIT_OK)
+    sys.exit(ExitCode.PROBLEMS if bad else ExitCode.OK)

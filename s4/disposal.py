@@ -19,13 +19,16 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from s4 import __version__, retention
 from s4 import db as store_db
-from s4.audit import register_certificate_check
+from s4.certificate_pdf import JUNK_CLASS_LABEL, render_certificate
 from s4.config import Home
 from s4.events import canonical_json
+
+if TYPE_CHECKING:
+    from s4.context import HomeContext
 
 IN_BOX, PULLED, DESTROYED = "in_box", "pulled", "destroyed"
 STORE_PENDING = "is not in the store yet (run `s4 store sync`)"  # waiting, not tampering
@@ -77,35 +80,6 @@ class Refused(Exception):
         self.blocked = blocked
 
 
-class PaperRules:
-    """Looks up the pipeline and schedule a document was filed under (cached)."""
-
-    def __init__(self, home: Home):
-        self.home = home
-        self._pipelines: dict[str, Any] = {}
-        self._schedules: dict[str, Any] = {}
-
-    def pipeline(self, name: str):
-        if name not in self._pipelines:
-            self._pipelines[name] = self.home.pipeline(name)
-        return self._pipelines[name]
-
-    def schedule(self, doc: dict[str, Any]):
-        from s4.schedule import schedule_for
-
-        name = self.pipeline(doc["pipeline"]).classify.schedule
-        if name not in self._schedules:
-            self._schedules[name] = schedule_for(self.home, name)
-        return self._schedules[name]
-
-    def record_class(self, doc: dict[str, Any]):
-        return self.schedule(doc).get(doc["record_class"]) if doc["record_class"] else None
-
-
-# The class column of a certificate row for junk a records manager declared not a record.
-JUNK_CLASS_LABEL = "(not a record)"
-
-
 def current_record(database, doc: dict[str, Any]) -> dict[str, Any]:
     """The record that holds this document's content now: past duplicates and re-scans."""
     if doc["duplicate_of"]:
@@ -115,13 +89,18 @@ def current_record(database, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def check_document(database, rules: PaperRules, doc: dict[str, Any], today: date) -> PaperCheck:
+def check_document(ctx: HomeContext, doc: dict[str, Any], today: date) -> PaperCheck:
+    """Whether this document's paper may go today, and every reason it may not.
+
+    Pipelines and schedules come from the context's one cache, so the answer is the one
+    the rest of S4 gives for "which schedule governs this document"."""
+    database = ctx.db
     check = PaperCheck(doc)
     blockers = check.blockers
     state = doc["state"]
     if state == store_db.DUPLICATE:
         original = current_record(database, doc)
-        inner = check_document(database, rules, original, today)
+        inner = check_document(ctx, original, today)
         blockers.extend(f"duplicate of {original['id']}: {b}" for b in inner.blockers)
         for hold in retention.active_holds_for(database, doc):  # a hold on this copy itself
             if f"hold {hold['id']}: {hold['reason']}" not in inner.blockers:
@@ -152,12 +131,12 @@ def check_document(database, rules: PaperRules, doc: dict[str, Any], today: date
         if doc["pdfa"] == 0:
             blockers.append("QA: the stored copy is not PDF/A (`s4 paper qa DOC --pass` to "
                             "accept it)")
-    record_class = rules.record_class(doc)
+    record_class = ctx.record_class(doc)
     if record_class is None:
         blockers.append("no record class")
     elif not record_class.paper.destroy_allowed:
         blockers.append(f"class {record_class.id} keeps the paper original")
-    elif doc["schedule_version"] != (version := rules.schedule(doc).version):
+    elif doc["schedule_version"] != (version := ctx.schedule_for(doc).version):
         # The certificate cites the version whose rule and paper policy allowed destruction.
         blockers.append(f"schedule changed since its retention was decided "
                         f"({(doc['schedule_version'] or 'none')[:12]} → {version[:12]}): "
@@ -165,7 +144,7 @@ def check_document(database, rules: PaperRules, doc: dict[str, Any], today: date
     for hold in retention.active_holds_for(database, doc):
         blockers.append(f"hold {hold['id']}: {hold['reason']}")
     if doc["verified_at"] and record_class is not None:
-        days = max(rules.pipeline(doc["pipeline"]).paper.quarantine_days,
+        days = max(ctx.pipeline(doc["pipeline"]).paper.quarantine_days,
                    record_class.paper.min_days_after_verification)
         # The copy must be both verified and accepted by QA before the clock starts: a page
         # a person passes by hand on day 40 gets its full quarantine from then.
@@ -181,18 +160,17 @@ def _day(stamp: str) -> date:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).date()
 
 
-def box_status(database, home: Home, boxes: list[str] | None = None,
+def box_status(ctx: HomeContext, boxes: list[str] | None = None,
                today: date | None = None) -> list[BoxStatus]:
+    database = ctx.db
     today = today or date.today()
-    rules = PaperRules(home)
     chosen = boxes or store_db.known_boxes(database)
     statuses = []
     for box in chosen:
         # A superseded record's paper is represented by its re-scan, which is in the box too.
         docs = [d for d in store_db.documents_in_boxes(database, [box])
                 if d["state"] != store_db.SUPERSEDED]
-        statuses.append(BoxStatus(box, [check_document(database, rules, d, today)
-                                        for d in docs]))
+        statuses.append(BoxStatus(box, [check_document(ctx, d, today) for d in docs]))
     return statuses
 
 
@@ -225,25 +203,27 @@ def body_sha256(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
 
 
-def destroy(database, home: Home, boxes: list[str], method: str, witness: str,
-            operator: str, contractor: str | None, contractor_cert: str | None,
+def destroy(ctx: HomeContext, boxes: list[str], method: str, witness: str,
+            contractor: str | None, contractor_cert: str | None,
             today: date | None = None) -> dict[str, Any]:
-    """Record the destruction of whole boxes and issue the sealed certificate.
+    """Record the destruction of whole boxes and issue the sealed certificate; the
+    operator is ``ctx.actor``.
 
     Eligibility is checked inside the same write transaction that records the destruction,
     so a hold placed (or a record changed) by another process meanwhile cannot slip through.
     """
-    with store_db.transaction(database):
-        certificate = _record_destruction(database, home, boxes, method, witness, operator,
-                                          contractor, contractor_cert, today)
-    _write_certificate_files(database, home, certificate, operator)
+    with store_db.transaction(ctx.db):
+        certificate = _record_destruction(ctx, boxes, method, witness, contractor,
+                                          contractor_cert, today)
+    _write_certificate_files(ctx.db, ctx.home, certificate, ctx.actor)
     return certificate
 
 
-def _record_destruction(database, home: Home, boxes: list[str], method: str, witness: str,
-                        operator: str, contractor: str | None, contractor_cert: str | None,
+def _record_destruction(ctx: HomeContext, boxes: list[str], method: str, witness: str,
+                        contractor: str | None, contractor_cert: str | None,
                         today: date | None) -> dict[str, Any]:
-    statuses = box_status(database, home, boxes, today)
+    database, home, operator = ctx.db, ctx.home, ctx.actor
+    statuses = box_status(ctx, boxes, today)
     missing = [s.box for s in statuses if not s.checks]
     if missing:
         raise LookupError(f"no documents in box(es) {', '.join(missing)}")
@@ -253,7 +233,7 @@ def _record_destruction(database, home: Home, boxes: list[str], method: str, wit
     chosen = [c.doc for s in statuses for c in s.eligible]
     if not chosen:
         raise ValueError("nothing left in these boxes to destroy (all pulled or destroyed)")
-    council = home.settings().s4.council.strip()
+    council = ctx.settings.s4.council.strip()
     if not council:
         raise ValueError(f"{home.settings_file}: s4.council is empty: set your council's name "
                          "there first; it is printed on every disposal certificate")
@@ -348,8 +328,6 @@ def _write_certificate_files(database, home: Home, certificate: dict[str, Any],
     As records they go through the store like any other (stored, then verified by hash) and
     show in exports; the issue entry in the audit log carries both files' SHA-256.
     """
-    from s4.certificate_pdf import render_certificate
-
     certificate_id = certificate["certificate"]
     folder = certificate_folder(home)
     json_bytes = (json.dumps(certificate, indent=2, ensure_ascii=False) + "\n").encode()
@@ -405,7 +383,6 @@ def _file_certificate(database, home: Home, certificate: dict[str, Any], path: P
 # --------------------------------------------------------------------------- verification
 
 
-@register_certificate_check
 def verify_certificates(database, home: Home) -> list[str]:
     """Each certificate must match its sealing entry, its issue entry and its stored copies."""
     problems = _check_log_against_records(database)

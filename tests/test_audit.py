@@ -25,10 +25,9 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: DELETE refused'); END;
 
 
 @pytest.fixture(autouse=True)
-def _audit_registered(monkeypatch):
+def _audit_registered():
     if "audit" not in cli.commands:  # until cli.py registers the group itself
         cli.add_command(audit)
-    monkeypatch.setattr(audit_log, "_CERTIFICATE_CHECKS", [])
 
 
 def _append(database, n: int, subject: str = "subject") -> None:
@@ -108,7 +107,7 @@ def test_intact_log_passes(home, log):
     seq, digest = audit_log.head(log)
     assert seq == 7 and f"head: 7:{digest}" in output
     assert output.strip().endswith("audit log intact")
-    assert audit_log.verify_log(log).ok
+    assert audit_log.verify_log(log, certificate_checks=[]).ok
 
 
 def test_verify_does_not_repair_what_it_checks(home, log):
@@ -360,12 +359,10 @@ def test_certificate_checks_run_and_their_problems_fail_verification(home, log):
         seen.append(check_home.root)
         return ["certificate C000001: JSON copy does not match its sealing entry 5"]
 
-    audit_log.register_certificate_check(check)
-    audit_log.register_certificate_check(check)  # once only
-    code, output, bad = _verify(home)
-    assert code == 1 and bad is None, output
-    assert "1 check(s) run, 1 problem(s)" in output
-    assert "C000001: JSON copy does not match" in output
+    report = audit_log.verify_log(log, home, certificate_checks=[check, check])  # once only
+    assert report.certificate_checks == 1 and not report.ok
+    assert report.problems() == [
+        "certificate C000001: JSON copy does not match its sealing entry 5"]
     assert seen == [home.root]
 
 
@@ -373,16 +370,28 @@ def test_certificate_check_that_crashes_fails_verification(home, log):
     def broken(database, check_home):
         raise RuntimeError("store unreachable")
 
-    audit_log.register_certificate_check(broken)
-    code, output, _ = _verify(home)
-    assert code == 1 and "could not run: RuntimeError: store unreachable" in output, output
+    report = audit_log.verify_log(log, home, certificate_checks=[broken])
+    assert not report.ok
+    (problem,) = report.certificate_problems
+    assert "could not run: RuntimeError: store unreachable" in problem, problem
 
 
 def test_verify_log_finds_its_home_for_certificate_checks(home, log):
     homes = []
-    audit_log.register_certificate_check(lambda database, h: homes.append(h.root) or [])
-    assert audit_log.verify_log(log).ok
+    report = audit_log.verify_log(
+        log, certificate_checks=[lambda database, h: homes.append(h.root) or []])
+    assert report.ok
     assert homes == [home.root]
+
+
+def test_verify_log_needs_its_certificate_checks_named():
+    """No registry filled by importing s4.disposal: a caller says which checks run."""
+    import inspect
+
+    parameter = inspect.signature(audit_log.verify_log).parameters["certificate_checks"]
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameter.default is inspect.Parameter.empty
+    assert not hasattr(audit_log, "register_certificate_check")
 
 
 # --------------------------------------------------------------------------- log

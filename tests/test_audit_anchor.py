@@ -10,7 +10,6 @@ import textwrap
 
 import pytest
 
-from s4 import audit as audit_log
 from s4 import db as store_db
 from s4.cli import cli
 from s4.cli_audit import audit
@@ -21,10 +20,9 @@ from tests.tsa_local import start_local_tsa
 
 
 @pytest.fixture(autouse=True)
-def _audit_registered(monkeypatch):
+def _audit_registered():
     if "audit" not in cli.commands:
         cli.add_command(audit)
-    monkeypatch.setattr(audit_log, "_CERTIFICATE_CHECKS", [])
 
 
 @pytest.fixture(scope="module")

@@ -135,8 +135,14 @@ def test_a_duplicate_is_blocked_by_whatever_blocks_its_original(home, database):
 def disposal_status(home, database, box: str, today: date):
     from s4 import disposal
 
-    (status,) = disposal.box_status(database, home, [box], today)
+    (status,) = disposal.box_status(_context(home, database), [box], today)
     return status
+
+
+def _context(home, database, actor: str = "tester"):
+    from s4.context import HomeContext
+
+    return HomeContext(home, database, home.settings(), actor)
 
 
 def _verified_on(day: date) -> str:
@@ -530,8 +536,8 @@ def test_a_crash_after_sealing_is_finished_by_the_next_paper_command(home, datab
 
     monkeypatch.setattr(disposal, "_write_certificate_files", crash)
     with pytest.raises(KeyboardInterrupt):
-        disposal.destroy(database, home, ["box-z"], "shred", "B. Witness", "A. Operator",
-                         None, None)
+        disposal.destroy(_context(home, database, "A. Operator"), ["box-z"], "shred",
+                         "B. Witness", None, None)
     monkeypatch.undo()
     (record,) = store_db.destructions(database)
     assert record["json_path"] is None  # sealed, but no files: what a crash leaves

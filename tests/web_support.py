@@ -45,7 +45,7 @@ def seed_document(home: Home, database, box: str = "box-1") -> str:
             "id": doc_id, "batch_id": "batch-1", "box": box, "position": 1,
             "source_name": "letter.pdf", "source_path": str(pdf), "source_size": 1,
             "source_mtime": 0.0, "sha256": "0" * 64, "pipeline": "default",
-            "state": store_db.RECEIVED})
+            "state": store_db.OCR})  # seeded as handed to OCR
     store_db.record_ocr_result(
         database, doc_id, "test",
         [{"page_no": n, "confidence": 91.0 - n, "words": 40, "rotation": 0, "ocr_skipped": 0,

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Refusal:
+    """One item a rule refused, with a reason a person can act on."""
+
     subject: str
     reason: str
 

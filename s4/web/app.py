@@ -25,11 +25,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from s4 import accounts, disposal, retention
+from s4 import accounts, retention
 from s4 import audit as audit_log
 from s4 import db as store_db
 from s4.config import ConfigError, Home, WebSettings
+from s4.context import HomeContext
 from s4.events import readable_details
+from s4.services import audit as audit_service
+from s4.services import paper as paper_service
 from s4.web import pages
 from s4.web.auth import (
     ANY_ROLE,
@@ -200,7 +203,7 @@ def box_page(desk: Desk) -> Response:
     blockers: dict[str, list[str]] = {}
     paper_problem = None
     try:
-        (status,) = disposal.box_status(desk.database, desk.state.home, [box])
+        (status,) = paper_service.status(_context(desk), [box], finish=False).boxes
         blockers = {check.doc["id"]: check.blockers for check in status.checks}
         earliest = status.earliest
     except ConfigError as exc:
@@ -210,6 +213,12 @@ def box_page(desk: Desk) -> Response:
         pages=sum(d["pages"] or 0 for d in docs), blockers=blockers, earliest=earliest,
         paper_problem=paper_problem,
         quarantined=[d for d in docs if d["state"] == store_db.QUARANTINED])
+
+
+def _context(desk: Desk) -> HomeContext:
+    """The request's home for a service, acting as the signed-in person."""
+    return HomeContext(desk.state.home, desk.database, desk.state.settings,
+                       desk.session.user_name)
 
 
 def _document_or_404(desk: Desk) -> dict[str, Any]:
@@ -229,8 +238,7 @@ def document_page(desk: Desk) -> Response:
     doc = _document_or_404(desk)
     paper_check, paper_problem = None, None
     try:
-        paper_check = disposal.check_document(
-            desk.database, disposal.PaperRules(desk.state.home), doc, date.today())
+        paper_check = paper_service.document_check(_context(desk), doc, date.today())
     except ConfigError as exc:
         paper_problem = str(exc)
     return desk.render(
@@ -295,7 +303,7 @@ def audit_page(desk: Desk) -> Response:
         for event in store_db.audit_trail(desk.database, **criteria):
             shown.append(event)
             matched += 1
-    report = audit_log.verify_log(desk.database, desk.state.home)
+    report = audit_service.verify(_context(desk))
     return desk.render("audit.html", chosen=chosen, errors=errors,
                        events=list(reversed(shown)), matched=matched, report=report,
                        limit=AUDIT_ROWS_SHOWN)
