@@ -12,7 +12,7 @@ import pytest
 from s4 import audit as audit_log
 from s4 import db as store_db
 from s4.cli import cli
-from s4.cli_audit import audit
+from s4.cli.audit import audit
 from s4.events import canonical_json, entry_hash
 from tests.conftest import run_s4
 

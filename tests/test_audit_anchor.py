@@ -12,7 +12,7 @@ import pytest
 
 from s4 import db as store_db
 from s4.cli import cli
-from s4.cli_audit import audit
+from s4.cli.audit import audit
 from s4.events import KeptHead, read_head_file, read_heads_log, record_head
 from tests.conftest import run_s4
 from tests.test_audit import TRIGGER_DDL, _append, _rehash_from, _rewrite_head_files

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from s4 import db as store_db
 from s4 import retention as rt
 from s4.cli import cli
-from s4.cli_retention import hold as hold_group
-from s4.cli_retention import retention as retention_group
+from s4.cli.retention import hold as hold_group
+from s4.cli.retention import retention as retention_group
 from s4.schedule import load_schedule, schedule_for
 from tests.conftest import run_s4
 

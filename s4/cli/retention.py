@@ -19,16 +19,11 @@ from rich import box
 from rich.table import Table
 
 from s4 import retention as rt
+from s4.cli import common
 from s4.config import ConfigError
 from s4.errors import ExitCode, S4Error, exit_code_for
 from s4.services import retention as service
 from s4.services.retention import REPORT_FIELDS, action_label
-
-
-def _cli():
-    from s4 import cli  # the shared consoles, Context and helpers (imported late: no cycle)
-
-    return cli
 
 
 def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -46,7 +41,7 @@ def _failures() -> Iterator[None]:
     try:
         yield
     except (S4Error, ConfigError) as exc:
-        _cli().fail(str(exc), exit_code_for(exc))
+        common.fail(str(exc), exit_code_for(exc))
 
 
 def _context(obj, who: str | None = None, only_reads: bool = False):
@@ -91,7 +86,6 @@ def retention_check(obj, file: Path | None) -> None:
       s4 retention check
       s4 retention check retention_rules/uk-local-government.yaml
     """
-    cli = _cli()
     with _failures():
         result = service.check(obj.require_home() if file is None else None, file)
     for checked in result.checked:
@@ -106,8 +100,8 @@ def retention_check(obj, file: Path | None) -> None:
         for row in checked.rows:
             table.add_row(row.class_id, row.rule_id, row.trigger, row.period, row.action,
                           row.paper)
-        cli.out.print(table)
-        cli.out.print(f"{checked.path}: OK, {len(schedule.classes)} classes, version "
+        common.out.print(table)
+        common.out.print(f"{checked.path}: OK, {len(schedule.classes)} classes, version "
                       f"{schedule.version[:12]}", highlight=False)
     if result.errors:
         for message in result.errors:
@@ -140,15 +134,14 @@ def retention_event(obj, event_type: str, reference: str, event_date: date, note
       s4 retention event --type case_closed --reference FOI-2021-0042 \\
           --date "31 March 2021" --note "response sent; no review requested"
     """
-    cli = _cli()
     ctx = _context(obj, who)
     with _failures():
         outcome = service.record_event(ctx, event_type, reference, event_date, note)
     event = outcome.event
-    cli.out.print(f"Recorded {event_type} for {event['reference']} on "
+    common.out.print(f"Recorded {event_type} for {event['reference']} on "
                   f"{event_date.isoformat()} (event {event['id']}).", highlight=False)
     dated = outcome.dated
-    cli.out.print(f"{len(dated)} record(s) now have a trigger date from it.", highlight=False)
+    common.out.print(f"{len(dated)} record(s) now have a trigger date from it.", highlight=False)
     if outcome.decisions:
         table = _table()
         for column in ("doc", "class", "rule", "action", "due"):
@@ -158,12 +151,12 @@ def retention_event(obj, event_type: str, reference: str, event_date: date, note
                           action_label(decision.action),
                           decision.disposal_due.isoformat() if decision.disposal_due
                           else decision.status)
-        cli.out.print(table)
+        common.out.print(table)
     for doc_id, why in outcome.unaffected.items():
-        cli.out.print(f"  {doc_id} carries the reference but is not affected: {why}",
+        common.out.print(f"  {doc_id} carries the reference but is not affected: {why}",
                       highlight=False)
     if not outcome.decisions and not outcome.unaffected:
-        cli.out.print("No record carries that reference yet; records filed with it later "
+        common.out.print("No record carries that reference yet; records filed with it later "
                       "will take this date.", highlight=False)
 
 
@@ -192,7 +185,6 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
       s4 retention due
       s4 retention due --before 31/03/2030 --action destroy --format csv > due.csv
     """
-    cli = _cli()
     with _failures():
         report = service.due(_context(obj, only_reads=True), before, action)
     before, rows = report.before, report.rows
@@ -210,7 +202,7 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
         return
     what = f"{action} " if action else ""
     if not rows:
-        cli.out.print(f"Nothing {what}due on or before {before.isoformat()}.", highlight=False)
+        common.out.print(f"Nothing {what}due on or before {before.isoformat()}.", highlight=False)
         return
     table = _table(f"Disposal {what}due on or before {before.isoformat()}")
     table.add_column("doc", no_wrap=True)
@@ -224,9 +216,9 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
         table.add_row(row["id"], row["record_class"], row["rule_id"],
                       action_label(row["disposal_action"]), row["disposal_due"] or "permanent",
                       status)
-    cli.out.print(table)
+    common.out.print(table)
     blocked, permanent = report.held, report.permanent
-    cli.out.print(f"{report.due} due, {blocked} held (not to be disposed "
+    common.out.print(f"{report.due} due, {blocked} held (not to be disposed "
                   "of)" + (f", {permanent} permanent (to the archives when no longer needed)"
                            if permanent else "") + ".", highlight=False)
 
@@ -245,14 +237,13 @@ def retention_apply(obj, schedule_name: str | None, who: str | None) -> None:
     Example:
       s4 retention check && s4 retention apply --as "A. Records-Manager"
     """
-    cli = _cli()
     with _failures():
         outcome = service.apply(_context(obj, who), schedule_name)
     for name, (version, count) in outcome.schedules.items():
-        cli.out.print(f"Schedule {name} (version {version[:12]}): {count} record(s) "
+        common.out.print(f"Schedule {name} (version {version[:12]}): {count} record(s) "
                       "recomputed.", highlight=False)
     if not outcome.recomputed:
-        cli.out.print("No filed or stored records to recompute.")
+        common.out.print("No filed or stored records to recompute.")
     if outcome.moved:
         table = _table(f"{len(outcome.moved)} record(s) moved")
         for column in ("doc", "class", "was", "now"):
@@ -260,11 +251,11 @@ def retention_apply(obj, schedule_name: str | None, who: str | None) -> None:
         for change in outcome.moved:
             table.add_row(change.doc_id, change.record_class, _summary(change.before),
                           _summary(change.after.columns()))
-        cli.out.print(table)
+        common.out.print(table)
     elif outcome.recomputed:
-        cli.out.print("No disposal date, action or rule changed.")
+        common.out.print("No disposal date, action or rule changed.")
     for refusal in outcome.refused:
-        cli.out.print(f"  {refusal.subject}: {refusal.reason}", highlight=False)
+        common.out.print(f"  {refusal.subject}: {refusal.reason}", highlight=False)
     sys.exit(ExitCode.OK if outcome.ok else ExitCode.PROBLEMS)
 
 
@@ -313,7 +304,6 @@ def hold_place(obj, reason: str, reference: str | None, class_id: str | None, do
           --as "Head of RM"
       s4 hold place --reason "Subject access request" --doc D000012
     """
-    cli = _cli()
     given = [(kind, value) for kind, value in
              (("reference", reference), ("class", class_id), ("doc", doc)) if value]
     if len(given) != 1:
@@ -322,7 +312,7 @@ def hold_place(obj, reason: str, reference: str | None, class_id: str | None, do
     with _failures():
         placed = service.place_hold(_context(obj, who), reason, kind, value)
     count = len(placed["documents"])
-    cli.out.print(f"Placed hold {placed['id']} on {kind} {placed['scope_value']}: {count} "
+    common.out.print(f"Placed hold {placed['id']} on {kind} {placed['scope_value']}: {count} "
                   f"record(s) held now.", highlight=False)
 
 
@@ -339,10 +329,9 @@ def hold_lift(obj, hold_id: str, reason: str, who: str | None) -> None:
     Example:
       s4 hold lift H0001 --reason "tribunal claim withdrawn 3 May 2022"
     """
-    cli = _cli()
     with _failures():
         lifted = service.lift_hold(_context(obj, who), hold_id, reason)
-    cli.out.print(f"Lifted hold {lifted['id']} ({lifted['scope_kind']} "
+    common.out.print(f"Lifted hold {lifted['id']} ({lifted['scope_kind']} "
                   f"{lifted['scope_value']}).",
                   highlight=False)
 
@@ -358,10 +347,9 @@ def hold_list(obj, include_lifted: bool) -> None:
       s4 hold list
       s4 hold list --all
     """
-    cli = _cli()
     rows = service.holds(_context(obj, only_reads=True), include_lifted)
     if not rows:
-        cli.out.print("No holds." if include_lifted else "No holds in place.")
+        common.out.print("No holds." if include_lifted else "No holds in place.")
         return
     table = _table("Holds")
     table.add_column("hold", no_wrap=True)
@@ -380,4 +368,4 @@ def hold_list(obj, include_lifted: bool) -> None:
             cells.append(f"{row['lifted_at'][:10]} {row['lifted_by']}: {row['lift_reason']}"
                          if row["lifted_at"] else "")
         table.add_row(*cells)
-    cli.out.print(table)
+    common.out.print(table)

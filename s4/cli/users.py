@@ -12,14 +12,10 @@ from rich.table import Table
 
 from s4 import accounts
 from s4 import db as store_db
+from s4.cli import common
 
 EXIT_OK, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 2, 3
 
-
-def _cli():
-    from s4 import cli  # the shared consoles and helpers
-
-    return cli
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -32,7 +28,7 @@ def _account_action(action) -> None:
     try:
         action()
     except accounts.AccountError as exc:
-        _cli().fail(str(exc), EXIT_USAGE)
+        common.fail(str(exc), EXIT_USAGE)
 
 
 @click.group()
@@ -70,7 +66,7 @@ def user_add(obj, name: str, roles: tuple[str, ...], password_stdin: bool) -> No
     added: list[str] = []
     _account_action(lambda: added.append(accounts.add_user(
         database, name, list(roles), password, store_db.default_actor())))
-    _cli().out.print(f"Added {added[0]} ({', '.join(roles)}).", highlight=False)
+    common.out.print(f"Added {added[0]} ({', '.join(roles)}).", highlight=False)
 
 
 @user.command("list")
@@ -91,7 +87,7 @@ def user_list(obj) -> None:
         table.add_row(row["name"], ", ".join(row["roles"]), "yes" if row["disabled"] else "",
                       f"until {row['locked_until'][:16]}" if accounts.is_locked(row, now)
                       else "", (row["last_sign_in"] or "never")[:16].replace("T", " "))
-    _cli().out.print(table)
+    common.out.print(table)
 
 
 @user.command("disable")
@@ -106,7 +102,7 @@ def user_disable(obj, name: str) -> None:
     """
     database = obj.database()
     _account_action(lambda: accounts.disable_user(database, name, store_db.default_actor()))
-    _cli().out.print(f"Disabled {name}.", highlight=False)
+    common.out.print(f"Disabled {name}.", highlight=False)
 
 
 @user.command("password")
@@ -125,7 +121,7 @@ def user_password(obj, name: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     _account_action(lambda: accounts.set_password(database, name, password,
                                                   store_db.default_actor()))
-    _cli().out.print(f"New password set for {name}.", highlight=False)
+    common.out.print(f"New password set for {name}.", highlight=False)
 
 
 @click.command()
@@ -153,9 +149,9 @@ def serve(obj, host: str, port: int) -> None:
     try:
         app = create_app(obj.home)
     except ConfigError as exc:
-        _cli().fail(str(exc), EXIT_USAGE)
+        common.fail(str(exc), EXIT_USAGE)
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False,
                     server_header=False)
     except OSError as exc:
-        _cli().fail(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_ENVIRONMENT)
+        common.fail(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_ENVIRONMENT)

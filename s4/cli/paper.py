@@ -10,20 +10,15 @@ import click
 from rich.table import Table
 
 from s4 import disposal
-from s4.cli_audit import audit
+from s4.cli import common
+from s4.cli.audit import audit
 from s4.errors import ExitCode, S4Error, exit_code_for
 from s4.services import exports
 from s4.services import paper as paper_service
 
 
-def _cli():
-    from s4 import cli
-
-    return cli
-
-
 def _export_group():
-    from s4.cli import export
+    from s4.cli.documents import export
 
     return export
 
@@ -57,13 +52,12 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
       s4 paper status
       s4 paper status --box box-0042
     """
-    cli = _cli()
     today = date.fromisoformat(on_date) if on_date else date.today()
     with obj.context(only_reads=True) as ctx:
         report = _run(paper_service.status, ctx, list(boxes), today)
     _print_finished(report.finished_certificates)
     if not report.boxes:
-        cli.out.print("No boxes yet.")
+        common.out.print("No boxes yet.")
         return
     table = Table(title=f"Paper by box (as of {today.isoformat()})", title_justify="left")
     for column in ("box", "docs", "in box", "eligible", "blocked", "pulled", "destroyed",
@@ -78,9 +72,9 @@ def paper_status(obj, boxes: tuple[str, ...], on_date: str | None) -> None:
                       str(counts[disposal.PULLED]), str(counts[disposal.DESTROYED]),
                       "now" if earliest and earliest <= today else
                       (earliest.isoformat() if earliest else "—"))
-    cli.out.print(table)
+    common.out.print(table)
     if report.blocked:
-        cli.out.print(_blocked_table(report.blocked))
+        common.out.print(_blocked_table(report.blocked))
 
 
 def _run(service, *args, **kwargs):
@@ -90,12 +84,12 @@ def _run(service, *args, **kwargs):
     try:
         return service(*args, **kwargs)
     except (S4Error, ConfigError) as exc:
-        _cli().fail(str(exc), exit_code_for(exc))
+        common.fail(str(exc), exit_code_for(exc))
 
 
 def _print_finished(certificate_ids: list[str]) -> None:
     for certificate_id in certificate_ids:
-        _cli().out.print(f"Finished issuing certificate {certificate_id} (S4 had stopped "
+        common.out.print(f"Finished issuing certificate {certificate_id} (S4 had stopped "
                          "after recording the destruction).", highlight=False)
 
 def _blocked_table(blocked: list[disposal.PaperCheck]) -> Table:
@@ -122,11 +116,10 @@ def paper_pull(obj, doc: str, reason: str, who: str | None) -> None:
     Example:
       s4 paper pull D000017 --reason "adoption record: paper kept by law"
     """
-    cli = _cli()
-    doc_id = cli._doc_id_or_fail(doc)
+    doc_id = common.doc_id_or_fail(doc)
     with _acting(obj, who) as ctx:
         _run(paper_service.pull, ctx, doc_id, reason)
-    cli.out.print(f"{doc_id}: paper pulled from its box ({reason}).", highlight=False)
+    common.out.print(f"{doc_id}: paper pulled from its box ({reason}).", highlight=False)
 
 
 @paper.command("qa")
@@ -144,13 +137,12 @@ def paper_qa(obj, doc: str, passed: bool, failed: bool, reason: str, who: str | 
     Example:
       s4 paper qa D000012 --pass --reason "page 2 checked against the paper"
     """
-    cli = _cli()
     if passed == failed:
         raise click.UsageError("say either --pass or --fail")
-    doc_id = cli._doc_id_or_fail(doc)
+    doc_id = common.doc_id_or_fail(doc)
     with _acting(obj, who) as ctx:
         _run(paper_service.qa, ctx, doc_id, passed, reason)
-    cli.out.print(f"{doc_id}: QA {'passed' if passed else 'failed'}.")
+    common.out.print(f"{doc_id}: QA {'passed' if passed else 'failed'}.")
 
 
 def _acting(obj, who: str | None):
@@ -179,33 +171,32 @@ def paper_destroy(obj, boxes: tuple[str, ...], method: str, witness: str,
           --witness "B. Witness" --contractor "Shred Ltd" \\
           --contractor-cert SL-99812
     """
-    cli = _cli()
     with _acting(obj, who) as ctx:
         result = _run(paper_service.destroy, ctx, list(boxes), method, witness, contractor,
                       contractor_cert)
         _print_finished(result.finished_certificates)
         if result.blocked:
-            cli.out.print(_blocked_table(result.blocked))
+            common.out.print(_blocked_table(result.blocked))
             click.echo(f"refused: {len(result.blocked)} document(s) in {', '.join(boxes)} are "
                        "not eligible; nothing was recorded.", err=True)
             sys.exit(ExitCode.PROBLEMS)
         certificate, record = result.certificate, result.record
-        cli.out.print(f"Destruction recorded: certificate {certificate['certificate']} — "
+        common.out.print(f"Destruction recorded: certificate {certificate['certificate']} — "
                       f"{certificate['totals']['records']} records, "
                       f"{certificate['totals']['pages']} pages, boxes {', '.join(boxes)}.",
                       highlight=False)
-        cli.out.print(f"  PDF:  {record['pdf_path']}\n  JSON: {record['json_path']}\n"
+        common.out.print(f"  PDF:  {record['pdf_path']}\n  JSON: {record['json_path']}\n"
                       f"  sealed by audit entry {record['seal_seq']} "
                       f"({record['seal_hash'][:16]}…)", highlight=False)
-        with cli.console.status("Storing the certificate…"):
+        with common.console.status("Storing the certificate…"):
             storing = paper_service.store_certificate_now(ctx, record)
     if storing.line_busy:
-        cli.out.print("  The running `s4 watch` stores the certificate records.")
+        common.out.print("  The running `s4 watch` stores the certificate records.")
     elif storing.waiting_reason is None:
         for location in storing.stored_locations:
-            cli.out.print(f"  stored and verified: {location}", highlight=False)
+            common.out.print(f"  stored and verified: {location}", highlight=False)
     else:
-        cli.out.print(f"  Not yet in the store ({storing.waiting_reason}); the certificate is "
+        common.out.print(f"  Not yet in the store ({storing.waiting_reason}); the certificate is "
                       "safe in the S4 home and `s4 store sync` uploads it.", highlight=False)
 
 
@@ -222,7 +213,6 @@ def audit_certificate(obj, certificate_id: str, pdf_target: Path | None) -> None
       s4 audit certificate CERT-2026-0001
       s4 audit certificate CERT-2026-0001 --pdf cert.pdf
     """
-    cli = _cli()
     with obj.context(only_reads=True) as ctx:
         view = _run(paper_service.certificate, ctx, certificate_id)
     if pdf_target:
@@ -230,8 +220,8 @@ def audit_certificate(obj, certificate_id: str, pdf_target: Path | None) -> None
         try:
             pdf_target.write_bytes(data)
         except OSError as exc:
-            cli.fail(f"{exc.filename}: {exc.strerror}", ExitCode.USAGE)
-        cli.out.print(f"Wrote {pdf_target}", highlight=False)
+            common.fail(f"{exc.filename}: {exc.strerror}", ExitCode.USAGE)
+        common.out.print(f"Wrote {pdf_target}", highlight=False)
     else:
         click.echo(_run(view.json_text), nl=False)
     for problem in view.problems:  # an auditor reading a certificate must see it does not check out
@@ -257,7 +247,7 @@ def export_certificates_command(obj, fmt: str, output: Path | None) -> None:
             try:
                 stream = output.open("w", encoding="utf-8", newline="")
             except OSError as exc:
-                _cli().fail(f"cannot write {output}: {exc.strerror}", ExitCode.USAGE)
+                common.fail(f"cannot write {output}: {exc.strerror}", ExitCode.USAGE)
             with stream:
                 _write_certificates(ctx, fmt, stream)
         else:

@@ -14,17 +14,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from s4.cli import common
 from s4.config import ConfigError
 from s4.errors import ExitCode, S4Error, exit_code_for
 from s4.services import classification
 from s4.services import review as review_service
 from s4.services.classification import ManifestProblem
-
-
-def _cli():
-    from s4 import cli  # the shared console, Context and helpers
-
-    return cli
 
 
 def parse_uk_date(text: str) -> date:
@@ -49,7 +44,7 @@ def _failures() -> Iterator[None]:
     except ManifestProblem as exc:
         raise click.UsageError(str(exc)) from None
     except (S4Error, ConfigError) as exc:
-        _cli().fail(str(exc), exit_code_for(exc))
+        common.fail(str(exc), exit_code_for(exc))
 
 
 # --------------------------------------------------------------------------- review
@@ -78,10 +73,9 @@ def review_list(obj) -> None:
     Example:
       s4 review list
     """
-    cli = _cli()
     items = review_service.queue(obj.context(only_reads=True))
     if not items:
-        cli.out.print("The review queue is empty.")
+        common.out.print("The review queue is empty.")
         return
     table = Table(title=f"Review queue ({len(items)})", title_justify="left")
     table.add_column("doc", no_wrap=True)
@@ -92,7 +86,7 @@ def review_list(obj) -> None:
     for item in items:
         table.add_row(item.doc_id, item.source_name, item.proposed_class or "—",
                       f"{item.confidence:.2f}", item.reason)
-    cli.out.print(table)
+    common.out.print(table)
 
 
 @review.command("show")
@@ -105,7 +99,6 @@ def review_show(obj, doc: str) -> None:
     Example:
       s4 review show D000012
     """
-    cli = _cli()
     with _failures():
         seen = review_service.explain(obj.context(only_reads=True), doc)
     grid = Table.grid(padding=(0, 2))
@@ -124,42 +117,41 @@ def review_show(obj, doc: str) -> None:
         ("alternatives", ", ".join(f"{c} {p:.2f}" for c, p in seen.alternatives) or "none"),
     ):
         grid.add_row(label, value)
-    cli.out.print(grid)
+    common.out.print(grid)
     if seen.evidence:
         table = Table(title="Evidence for the proposed class", title_justify="left")
         for column in ("kind", "term", "weight"):
             table.add_column(column)
         for item in seen.evidence:
             table.add_row(item["kind"], item["term"], f"{item['weight']:+g}")
-        cli.out.print(table)
-    cli.out.print(f"[bold]Text (first 600 characters)[/]\n{seen.text[:600]}", highlight=False)
+        common.out.print(table)
+    common.out.print(f"[bold]Text (first 600 characters)[/]\n{seen.text[:600]}", highlight=False)
 
 
-def _report(cli, outcome: review_service.ReviewOutcome, done: str | None = None) -> None:
+def _report(common, outcome: review_service.ReviewOutcome, done: str | None = None) -> None:
     """Each decided document's line (its retention, or ``done``); a refusal ends with 2."""
     for doc_id in outcome.changed:
         decision = outcome.decisions.get(doc_id)
         if decision is None:
-            cli.out.print(f"{doc_id}: {done}", highlight=False)
+            common.out.print(f"{doc_id}: {done}", highlight=False)
             continue
         due = decision.disposal_due.isoformat() if decision.disposal_due else decision.status
-        cli.out.print(f"{doc_id}: filed under rule {decision.rule_id}; {decision.action} "
+        common.out.print(f"{doc_id}: filed under rule {decision.rule_id}; {decision.action} "
                       f"{'on ' + due if decision.disposal_due else '(' + due + ')'}",
                       highlight=False)
     for refusal in outcome.refused:
-        cli.fail(refusal.reason, ExitCode.USAGE)
+        common.fail(refusal.reason, ExitCode.USAGE)
 
 
 def _one_by_one(obj, docs: tuple[str, ...], who: str | None, decide, done: str | None = None
                 ) -> None:
     """Decide documents in the order given, stopping at the first that is refused (the
     ones before it stay decided), as this command always has."""
-    cli = _cli()
     ctx = obj.context()
     if who:
         ctx = ctx.acting_as(who)
     for doc in docs:
-        _report(cli, decide(ctx, [doc]), done)
+        _report(common, decide(ctx, [doc]), done)
 
 
 @review.command("accept")
@@ -255,14 +247,13 @@ def classify_train(obj, labels: Path | None, ground_truth: bool, batch: str | No
       s4 classify train
       s4 classify train --labels samples/scans/manifest.json --ground-truth
     """
-    cli = _cli()
     ctx = obj.context()
     if who:
         ctx = ctx.acting_as(who)
     with _failures():
         trained = classification.train(ctx, labels, ground_truth, batch, templates,
                                        exclude_templates)
-    cli.out.print(f"Trained on {trained.documents} documents in {len(trained.classes)} "
+    common.out.print(f"Trained on {trained.documents} documents in {len(trained.classes)} "
                   f"classes; saved {trained.path.name} (sha256 {trained.sha256[:12]}…).",
                   highlight=False)
 
@@ -290,7 +281,6 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
       s4 run --batch eval /data/labelled
       s4 classify evaluate /data/labelled/manifest.json --batch eval
     """
-    cli = _cli()
     with _failures():
         results = classification.evaluate_labels(obj.context(), labels, ground_truth, batch,
                                                  pipeline_name, templates, exclude_templates)
@@ -298,7 +288,7 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
         click.echo(json.dumps(results, indent=2))
         return
     if results["seen_in_training"] or results["templates_seen_in_training"]:
-        cli.console.print(
+        common.console.print(
             f"Warning: {results['seen_in_training']} of {results['documents']} documents (and "
             f"{len(results['templates_seen_in_training'])} template(s)) were in the model's "
             "training set, so these figures overstate how it will do on new documents. "
@@ -312,7 +302,7 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
                 "review_share", "junk_documents", "junk_auto_filed", "model",
                 "seen_in_training"):
         summary.add_row(key.replace("_", " "), str(results[key]))
-    cli.out.print(summary)
+    common.out.print(summary)
     # The full matrix is in --json; per true class it reads: right, sent to review, wrong.
     matrix = Table(title="Confusion by true class", title_justify="left")
     for column in ("true class", "docs", "filed right", "review", "filed wrongly as"):
@@ -324,9 +314,9 @@ def classify_evaluate(obj, labels: Path, ground_truth: bool, batch: str | None,
         matrix.add_row(true_class, str(sum(row.values())), str(row.get(true_class, 0)),
                        str(row.get("review", 0)),
                        ", ".join(f"{c} ×{n}" for c, n in wrong.items()) or "")
-    cli.out.print(matrix)
+    common.out.print(matrix)
     if results["mistakes"]:
-        cli.out.print("Auto-filed wrongly: " + ", ".join(
+        common.out.print("Auto-filed wrongly: " + ", ".join(
             f"{m['file']} ({m['true']} → {m['decided']})" for m in results["mistakes"]),
             highlight=False)
 

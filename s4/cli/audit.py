@@ -15,16 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from s4 import audit as audit_log
+from s4.cli import common
 from s4.config import ConfigError
 from s4.errors import ExitCode, S4Error, exit_code_for
 from s4.events import readable_details
 from s4.services import audit as audit_service
-
-
-def _cli():
-    from s4 import cli  # the shared consoles and helpers
-
-    return cli
 
 
 def _context(obj):
@@ -37,7 +32,7 @@ def _run(service, *args):
     try:
         return service(*args)
     except (S4Error, ConfigError) as exc:
-        _cli().fail(str(exc), exit_code_for(exc))
+        common.fail(str(exc), exit_code_for(exc))
 
 
 def _head_option(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -253,7 +248,6 @@ def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -
       s4 audit log --box box-0042 --since 2026-05-01
       s4 audit log --format jsonl | jq 'select(.action == "paper.destroyed")'
     """
-    cli = _cli()
     with _context(obj) as ctx:
         # Filters are checked (exit 2) before anything is read.
         events = _run(audit_service.log, ctx, doc, box_id, since)
@@ -264,7 +258,7 @@ def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -
         rows = [[str(e.seq), e.at[:19].replace("T", " "), e.actor, e.action, e.subject,
                  readable_details(e.details_json)] for e in events]
     if not rows:
-        cli.out.print("No audit entries match.", highlight=False)
+        common.out.print("No audit entries match.", highlight=False)
         return
     # Widths that add up to 80 columns; actor, action and details wrap rather than being
     # cut (an auditor must be able to read them); details take any extra width.
@@ -279,4 +273,4 @@ def log(obj, doc: str | None, box_id: str | None, since: str | None, fmt: str) -
     table.add_column("details", overflow="fold", ratio=1, min_width=10)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
-    cli.out.print(table)
+    common.out.print(table)
