@@ -33,9 +33,12 @@ def tsa(tmp_path_factory):
 
 
 def _configure(home, url: str, certificate) -> None:
-    with home.settings_file.open("a") as settings:
-        settings.write(f'\n[audit]\ntsa_url = "{url}"\ntsa_certificate = "{certificate}"\n'
-                       "timeout_seconds = 5.0\n")
+    """Fill in the [audit] section s4 init wrote (its keys are commented out)."""
+    text = home.settings_file.read_text()
+    assert "\n[audit]\n" in text
+    home.settings_file.write_text(text.replace(
+        "\n[audit]\n", f'\n[audit]\ntsa_url = "{url}"\ntsa_certificate = "{certificate}"\n'
+                       "timeout_seconds = 5.0\n", 1))
 
 
 @pytest.fixture

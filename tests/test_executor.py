@@ -4,6 +4,7 @@ or hang. (What the line does with these events is pinned in test_line_failures.p
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from s4.executor import JobDone, JobFailed, LocalPool, WorkerCrashed
@@ -31,7 +32,7 @@ def raising_engine(job: OcrJob) -> OcrOutcome:
 
 def hanging_engine(job: OcrJob) -> OcrOutcome:
     if job.doc_id == "HANG":
-        time.sleep(3600)
+        threading.Event().wait()  # hangs: nothing ever sets it
     return OcrOutcome(job.doc_id, ok=True)
 
 

@@ -6,7 +6,7 @@ Tesseract."""
 from __future__ import annotations
 
 import os
-import time
+import threading
 
 from s4 import db as store_db
 from s4.context import HomeContext
@@ -21,7 +21,7 @@ def crashing_engine(job: OcrJob) -> OcrOutcome:
 
 
 def hanging_engine(job: OcrJob) -> OcrOutcome:
-    time.sleep(3600)
+    threading.Event().wait()  # hangs: nothing ever sets it
     raise AssertionError("unreachable")
 
 
