@@ -164,6 +164,7 @@ class Line:
                 doc_id=doc_id, original=doc["original_path"], work_dir=doc["work_dir"],
                 source_name=doc["source_name"], settings=pipeline.ocr.model_dump(), jobs=jobs,
                 max_file_bytes=int(self.ctx.settings.ingest.max_file_megabytes * 1024 * 1024),
+                image_qa=pipeline.image_qa.model_dump(),
             )
             store_db.update_document(
                 self.db, doc_id, self.ctx.actor, "document.ocr_started",
