@@ -146,6 +146,12 @@ def _current_page(database, doc_id: str, page_no: int) -> PageKey | None:
     return doc["id"], page_no
 
 
+def _in_box(database, doc_id: str) -> bool:
+    """Pulled or destroyed paper no longer waits for the box's release."""
+    doc = store_db.get_document(database, doc_id)
+    return doc is not None and (doc["paper_status"] or "in_box") == "in_box"
+
+
 @dataclass
 class PageToCheck:
     """A page a person must look at: sampled, flagged, or both."""
@@ -183,7 +189,7 @@ def box_qa(database, box: str) -> BoxQa:
     for sample in samples:
         for doc_id, page_no in sample["pages"]:
             key = _current_page(database, doc_id, page_no)
-            if key is not None:
+            if key is not None and _in_box(database, key[0]):
                 pages.setdefault(key, PageToCheck(key[0], key[1], box)).sampled = True
     passed_docs = set()
     for row in store_db.flagged_pages_in_boxes(database, [box]):
