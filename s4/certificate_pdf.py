@@ -116,4 +116,37 @@ def render_certificate(certificate: dict[str, Any]) -> bytes:
                 clean(_text(row["stored_location"])),
                 f"{_text(row['stored_sha256'])}\n{_text(row['verified_at'])}",
             ])
+    _qa_pages(pdf, certificate.get("qa") or [], clean)
     return bytes(pdf.output())
+
+
+def _qa_pages(pdf: FPDF, boxes: list[dict[str, Any]], clean: Any) -> None:
+    """The QA that released each box: sampling rule and seed, and every page checked."""
+    if not boxes:
+        return
+    pdf.add_page()
+    pdf.set_font(pdf.family, "B", 12)
+    pdf.cell(0, 8, "Quality assurance before destruction", new_x=XPos.LMARGIN,
+             new_y=YPos.NEXT)
+    for box in boxes:
+        pdf.set_font(pdf.family, "B", 9)
+        pdf.cell(0, 6, clean(f"Box {box['box']}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(pdf.family, "", 8)
+        for sample in box["samples"]:
+            rule = sample["rule"]
+            pdf.multi_cell(0, 4.5, clean(
+                f"Sample drawn {sample['drawn_at']} by {sample['drawn_by']}: "
+                f"{len(sample['pages'])} of {sample['population_pages']} pages, "
+                f"{rule['level']} inspection ({rule['rate']:.0%}, at least {rule['minimum']}), "
+                f"order: {rule['order']}, seed {sample['seed']}."),
+                new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if box["pages_checked"]:
+            with pdf.table(col_widths=(18, 10, 30, 14, 30, 36, 52), text_align="LEFT",
+                           line_height=3.6) as table:
+                table.row(["S4 id", "page", "why", "result", "by", "at", "reason"])
+                for page in box["pages_checked"]:
+                    why = ", ".join((["sampled"] if page["sampled"] else []) + page["flags"])
+                    table.row([page["s4_id"], str(page["page"]), clean(why),
+                               _text(page["result"]), clean(_text(page["by"])),
+                               _text(page["at"]), clean(_text(page["reason"]))])
+        pdf.ln(3)

@@ -117,7 +117,8 @@ class OcrSettings(StrictModel):
     page_timeout_seconds: float = Field(default=180, gt=0)
     flag_confidence_below: float = Field(default=60, ge=0, le=100)
     assume_dpi: int = Field(default=300, ge=50, le=1200)
-    # Images stating a lower resolution get a page flag (QA before the paper may go); 0: off.
+    # Pages whose image is of a lower resolution (stated by an image file, or measured on a
+    # PDF page's scanned image) get a page flag (QA before the paper may go); 0: off.
     min_dpi: int = Field(default=200, ge=0, le=1200)
     # Scripts, automatic actions, embedded files and program-launching links in a PDF:
     # "strip" removes them from the archive copy (and says what), "refuse" quarantines.
@@ -156,12 +157,53 @@ class PaperPipelineSettings(StrictModel):
     quarantine_days: int = Field(default=30, ge=0)
 
 
+class ImageQaSettings(StrictModel):
+    """Image QA on every page (``s4.imageqa``): limits past which a page is flagged.
+
+    Grey levels run from 0 (black) to 255 (white), measured on a small render of the page.
+    The defaults do not flag ordinary office scans (see the README's "Image QA")."""
+
+    enabled: bool = True
+    # Flag blank pages. Turn off for batches where blank pages are expected.
+    flag_blank: bool = True
+    # A page with less than this share of marks is blank.
+    blank_ink_below: float = Field(default=0.0005, ge=0, le=1)
+    # The paper reads darker than this: the scan is too dark.
+    dark_paper_below: float = Field(default=120, ge=0, le=255)
+    # The darkest marks read lighter than this: the scan is too light (or faded).
+    light_ink_above: float = Field(default=170, ge=0, le=255)
+    # Ink and paper differ by fewer grey levels than this: low contrast.
+    min_contrast: float = Field(default=90, ge=0, le=255)
+    # Skew beyond this many degrees is more than deskew is trusted to correct.
+    max_skew_degrees: float = Field(default=5.0, ge=0, le=45)
+    # Ink touching more than this share of an edge: content cut off at that edge.
+    cut_off_edge_share: float = Field(default=0.08, ge=0, le=1)
+    # A page smaller than this share of the document's median page: folded page or slip.
+    # 0 switches the check off.
+    small_page_ratio: float = Field(default=0.6, ge=0, le=1)
+
+
+class QaPolicy(StrictModel):
+    """The QA sample that releases a box (``s4 qa``): normal and tightened inspection."""
+
+    # Share of a box's pages a person checks, and the fewest per box (all, if fewer).
+    sample_rate: float = Field(default=0.10, ge=0, le=1)
+    sample_minimum: int = Field(default=5, ge=0)
+    # After a box fails its sample, the next boxes of this pipeline are sampled at this
+    # multiple of the rate (tightened inspection) ...
+    tightened_factor: float = Field(default=2.0, ge=1)
+    # ... until this many consecutive boxes pass their samples (back to normal).
+    passes_to_normal: int = Field(default=3, ge=1)
+
+
 class Pipeline(StrictModel):
     name: str
     description: str = ""
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     classify: ClassifyPipelineSettings = Field(default_factory=ClassifyPipelineSettings)
     paper: PaperPipelineSettings = Field(default_factory=PaperPipelineSettings)
+    image_qa: ImageQaSettings = Field(default_factory=ImageQaSettings)
+    qa: QaPolicy = Field(default_factory=QaPolicy)
     # Later stages (classify, retain, store, paper) add their own sections.
     source: Path | None = Field(default=None, exclude=True)
 

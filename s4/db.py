@@ -377,6 +377,7 @@ def migrate(db: sqlite_utils.Database) -> None:
         for name, sql_type in columns.items():
             if name not in existing:
                 db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+    migrate_batch_columns(db)
     db.conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
@@ -1428,3 +1429,158 @@ def end_web_session(db: sqlite_utils.Database, token_sha256: str, actor: str | N
 def web_session_count(db: sqlite_utils.Database, user_name: str) -> int:
     return db.conn.execute("SELECT COUNT(*) AS n FROM web_sessions WHERE user_name = ?",
                            (user_name,)).fetchone()["n"]
+
+
+# ---- image QA and the QA sample that releases a box (``s4 qa``)
+# A batch may carry the page count its operator typed (``s4 run --expect-pages``). Each
+# draw of a box's QA sample is one row (its seed, rule and pages, so an auditor can draw the
+# same sample again); each person's verdict on a page is one row, the latest counting.
+
+BATCH_COLUMNS: dict[str, str] = {"expected_pages": "INTEGER"}
+EXTRA_SCHEMA.append("""
+CREATE TABLE IF NOT EXISTS qa_samples (
+    id INTEGER PRIMARY KEY,
+    box TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    drawn_at TEXT NOT NULL,
+    drawn_by TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    population TEXT NOT NULL,
+    pages TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS qa_samples_box ON qa_samples(box);
+CREATE TABLE IF NOT EXISTS qa_verdicts (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(id),
+    page_no INTEGER NOT NULL,
+    result TEXT NOT NULL CHECK (result IN ('passed', 'failed')),
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS qa_verdicts_page ON qa_verdicts(doc_id, page_no);
+""")
+
+
+def migrate_batch_columns(db: sqlite_utils.Database) -> None:
+    """Add the batch columns later stages need (idempotent)."""
+    existing = {row["name"] for row in db.conn.execute("PRAGMA table_info(batches)")}
+    for name, sql_type in BATCH_COLUMNS.items():
+        if name not in existing:
+            db.conn.execute(f"ALTER TABLE batches ADD COLUMN {name} {sql_type}")
+
+
+def set_expected_pages(db: sqlite_utils.Database, batch_id: str, pages: int, actor: str) -> None:
+    with transaction(db) as conn:
+        conn.execute("UPDATE batches SET expected_pages = ? WHERE id = ?", (pages, batch_id))
+        append_event(db, actor, "batch.expected_pages", f"batch:{batch_id}", {"pages": pages})
+
+
+def add_page_flag(db: sqlite_utils.Database, doc_id: str, page_no: int, flag: dict[str, str],
+                  actor: str) -> None:
+    """Flag one page after OCR (e.g. a batch page count that does not add up)."""
+    with transaction(db) as conn:
+        row = conn.execute("SELECT flags FROM pages WHERE doc_id = ? AND page_no = ?",
+                           (doc_id, page_no)).fetchone()
+        if row is None:
+            raise KeyError(f"{doc_id} has no page {page_no}")
+        flags = [*json.loads(row["flags"] or "[]"), flag]
+        conn.execute("UPDATE pages SET flags = ?, flagged = 1 WHERE doc_id = ? AND page_no = ?",
+                     (json.dumps(flags), doc_id, page_no))
+        numbers = [r["page_no"] for r in conn.execute(
+            "SELECT page_no FROM pages WHERE doc_id = ? AND flagged = 1 ORDER BY page_no",
+            (doc_id,))]
+        conn.execute("UPDATE documents SET flagged_pages = ?, updated_at = ? WHERE id = ?",
+                     (",".join(map(str, numbers)), now(), doc_id))
+        append_event(db, actor, "page.flagged", doc_id, {"page": page_no, **flag})
+
+
+def box_pages(db: sqlite_utils.Database, box: str) -> list[dict[str, Any]]:
+    """The box's pages in canonical order (box position, record, page): the population a
+    QA sample is drawn from. Superseded and duplicate records have no pages of their own."""
+    rows = db.conn.execute(
+        "SELECT d.id AS doc_id, p.page_no, p.flagged, p.flags, d.state, d.paper_status"
+        " FROM documents d JOIN pages p ON p.doc_id = d.id"
+        " WHERE d.box = ? AND d.state NOT IN (?, ?, ?)"
+        " ORDER BY d.position, d.seq, p.page_no", (box, SUPERSEDED, DUPLICATE, QUARANTINED))
+    return [{**dict(r), "flags": json.loads(r["flags"] or "[]")} for r in rows]
+
+
+def flagged_pages_in_boxes(db: sqlite_utils.Database, boxes: list[str] | None
+                           ) -> list[dict[str, Any]]:
+    """Flagged pages of current records (in the given boxes, or all), in box order."""
+    sql = ("SELECT d.id AS doc_id, d.box, p.page_no, p.flags, d.qa_status FROM documents d"
+           " JOIN pages p ON p.doc_id = d.id WHERE p.flagged = 1 AND d.state NOT IN (?, ?, ?)"
+           " AND COALESCE(d.paper_status, 'in_box') = 'in_box'")
+    params: list[Any] = [SUPERSEDED, DUPLICATE, QUARANTINED]
+    if boxes is not None:
+        sql += f" AND d.box IN ({', '.join('?' for _ in boxes)})"
+        params.extend(boxes)
+    rows = db.conn.execute(sql + " ORDER BY d.box, d.position, d.seq, p.page_no", params)
+    return [{**dict(r), "flags": json.loads(r["flags"] or "[]")} for r in rows]
+
+
+def insert_qa_sample(db: sqlite_utils.Database, actor: str, sample: dict[str, Any]) -> int:
+    """Record one draw of a box's sample and its audit event."""
+    with transaction(db) as conn:
+        stamp = now()
+        cursor = conn.execute(
+            "INSERT INTO qa_samples (box, pipeline, drawn_at, drawn_by, seed, rule, population,"
+            " pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (sample["box"], sample["pipeline"], stamp, actor, sample["seed"],
+             json.dumps(sample["rule"]), json.dumps(sample["population"]),
+             json.dumps(sample["pages"])))
+        append_event(db, actor, "qa.sample_drawn", f"box:{sample['box']}", {
+            "sample": cursor.lastrowid, "seed": sample["seed"], "rule": sample["rule"],
+            "population": len(sample["population"]),
+            "population_sha256": hashlib.sha256(
+                json.dumps(sample["population"]).encode()).hexdigest(),
+            "pages": sample["pages"]})
+        return int(cursor.lastrowid)
+
+
+def _sample_row(row: sqlite3.Row) -> dict[str, Any]:
+    record = dict(row)
+    for name in ("rule", "population", "pages"):
+        record[name] = json.loads(record[name])
+    return record
+
+
+def qa_samples(db: sqlite_utils.Database, box: str | None = None,
+               pipeline: str | None = None) -> list[dict[str, Any]]:
+    """Draws in the order they were made (of one box, or one pipeline's boxes, or all)."""
+    sql, params = "SELECT * FROM qa_samples", []
+    if box is not None:
+        sql += " WHERE box = ?"
+        params.append(box)
+    elif pipeline is not None:
+        sql += " WHERE pipeline = ?"
+        params.append(pipeline)
+    return [_sample_row(r) for r in db.conn.execute(sql + " ORDER BY id", params)]
+
+
+def insert_qa_verdict(db: sqlite_utils.Database, actor: str, doc_id: str, page_no: int,
+                      result: str, reason: str) -> None:
+    with transaction(db) as conn:
+        conn.execute(
+            "INSERT INTO qa_verdicts (doc_id, page_no, result, reason, actor, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", (doc_id, page_no, result, reason, actor, now()))
+        append_event(db, actor, f"qa.page_{result}", doc_id,
+                     {"page": page_no, "reason": reason})
+
+
+def qa_verdicts(db: sqlite_utils.Database, doc_ids: list[str]) -> dict[tuple[str, int],
+                                                                      dict[str, Any]]:
+    """The latest verdict on each page of these records: (doc, page) -> verdict."""
+    if not doc_ids:
+        return {}
+    marks = ", ".join("?" for _ in doc_ids)
+    rows = db.conn.execute(
+        f"SELECT * FROM qa_verdicts WHERE doc_id IN ({marks}) ORDER BY id", doc_ids)
+    return {(r["doc_id"], r["page_no"]): dict(r) for r in rows}
+
+
+def page_exists(db: sqlite_utils.Database, doc_id: str, page_no: int) -> bool:
+    return db.conn.execute("SELECT 1 FROM pages WHERE doc_id = ? AND page_no = ?",
+                           (doc_id, page_no)).fetchone() is not None

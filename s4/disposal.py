@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from s4 import __version__, retention
+from s4 import __version__, qa, retention
 from s4 import db as store_db
 from s4.certificate_pdf import JUNK_CLASS_LABEL, render_certificate
 from s4.config import Home
@@ -122,15 +122,23 @@ def check_document(ctx: HomeContext, doc: dict[str, Any], today: date) -> PaperC
         return check
     if state != store_db.STORED or not doc["verified_at"]:
         blockers.append("not verified: the digital copy is not yet stored and checked by hash")
+    box_qa = qa.box_qa(database, doc["box"]) if doc["box"] else None
     if doc["qa_status"] == "failed":
         blockers.append("QA failed: rescan the document")
     elif doc["qa_status"] != "passed":
-        if doc["flagged_pages"]:
+        waiting = qa.flagged_unpassed(box_qa, doc) if box_qa else None
+        if waiting is None and doc["flagged_pages"]:  # no page rows: the record's own list
             blockers.append(f"QA: low-confidence pages {doc['flagged_pages']} not yet checked "
                             "(`s4 paper qa DOC --pass`)")
+        elif waiting:
+            blockers.append(f"QA: flagged pages {','.join(map(str, waiting))} not yet checked "
+                            "(`s4 qa list`; `s4 qa pass DOC PAGE`, or `s4 paper qa DOC "
+                            "--pass`)")
         if doc["pdfa"] == 0:
             blockers.append("QA: the stored copy is not PDF/A (`s4 paper qa DOC --pass` to "
                             "accept it)")
+    if box_qa is not None:
+        blockers.extend(qa.document_blockers(box_qa, doc))
     record_class = ctx.record_class(doc)
     if record_class is None:
         blockers.append("no record class")
@@ -261,6 +269,8 @@ def _record_destruction(ctx: HomeContext, boxes: list[str], method: str, witness
         "operator": operator, "witness": witness, "method": method,
         "contractor": contractor, "contractor_certificate": contractor_cert,
         "records": rows,
+        # the QA behind each box's release: sampling rule and seed, pages, who checked them
+        "qa": qa.certificate_section(database, boxes),
         "totals": {"records": len(rows), "pages": sum(r["pages"] or 0 for r in rows),
                    "boxes": len(boxes)},
     }

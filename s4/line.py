@@ -164,6 +164,7 @@ class Line:
                 doc_id=doc_id, original=doc["original_path"], work_dir=doc["work_dir"],
                 source_name=doc["source_name"], settings=pipeline.ocr.model_dump(), jobs=jobs,
                 max_file_bytes=int(self.ctx.settings.ingest.max_file_megabytes * 1024 * 1024),
+                image_qa=pipeline.image_qa.model_dump(),
             )
             store_db.update_document(
                 self.db, doc_id, self.ctx.actor, "document.ocr_started",
@@ -214,7 +215,7 @@ class Line:
         self.store.drain(timeout=STORE_WAIT_SECONDS)
 
     def run_batch(self, paths: Iterable[Path], batch_id: str, pipeline: str,
-                  box: str | None) -> BatchReport:
+                  box: str | None, expected_pages: int | None = None) -> BatchReport:
         self.ctx.pipeline(pipeline)  # fail early on a bad pipeline file
         report = BatchReport(batch_id)
         files = list(iter_entries(paths, self.rules))
@@ -222,6 +223,8 @@ class Line:
         if not files:
             return report  # nothing to do: no empty batch is recorded
         store_db.ensure_batch(self.db, batch_id, pipeline, box, "run", self.ctx.actor)
+        if expected_pages is not None:
+            store_db.set_expected_pages(self.db, batch_id, expected_pages, self.ctx.actor)
         self.store.start()
         self.recover()
         self.progress("files", {"count": len(files)})
@@ -236,8 +239,29 @@ class Line:
         for doc in store_db.documents_in_states(self.db, (store_db.RECEIVED,), batch_id):
             self.enqueue(doc["id"])
         self.finish()
+        self.check_page_count(batch_id)
         report.finished = time.monotonic()
         return report
+
+    def check_page_count(self, batch_id: str) -> None:
+        """When every record of the batch is through OCR, compare its pages with the count
+        the operator typed; a difference flags the batch's last page for a person."""
+        from s4.imageqa import page_count_flag
+
+        batch = store_db.get_batch(self.db, batch_id)
+        expected = batch and batch["expected_pages"]
+        docs = [d for d in store_db.documents(self.db, batch_id)
+                if d["state"] not in (store_db.DUPLICATE, store_db.SUPERSEDED)]
+        if not expected or not docs or any(
+                d["state"] in store_db.UNFINISHED_STATES for d in docs):
+            return
+        found = sum(d["pages"] or 0 for d in docs if d["state"] != store_db.QUARANTINED)
+        last = max((d for d in docs if d["pages"]), key=lambda d: (d["position"] or 0, d["seq"]),
+                   default=None)
+        if found != expected and last is not None:
+            flag = page_count_flag(found, expected)
+            store_db.add_page_flag(self.db, last["id"], last["pages"], flag, self.ctx.actor)
+            log.warning("batch %s: %s", batch_id, flag["reason"])
 
     def request_stop(self) -> None:
         self.stop_requested.set()

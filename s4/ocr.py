@@ -59,6 +59,8 @@ class OcrJob:
     settings: dict[str, Any]
     jobs: int = 1
     max_file_bytes: int = 500 * 1024 * 1024
+    # The pipeline's image_qa limits (s4.config.ImageQaSettings); None: the defaults.
+    image_qa: dict[str, Any] | None = None
 
 
 @dataclass
@@ -556,6 +558,30 @@ def _resolution_flags(resolutions: list[FrameResolution], settings: OcrSettings
     return flags
 
 
+def _merge_flags(into: dict[int, list[dict[str, str]]],
+                 more: dict[int, list[dict[str, str]]]) -> None:
+    for number, flags in more.items():
+        into.setdefault(number, []).extend(flags)
+
+
+def _image_qa_flags(job: OcrJob, settings: OcrSettings, source: Path, media_type: str
+                    ) -> dict[int, list[dict[str, str]]]:
+    """Image QA (``s4.imageqa``) on the PDF ocrmypdf is about to read. A page that cannot
+    be measured is flagged for a person's eyes rather than passed unmeasured."""
+    from s4.config import ImageQaSettings
+    from s4.imageqa import document_flags
+
+    limits = ImageQaSettings.model_validate(job.image_qa or {})
+    try:
+        return document_flags(source, limits, settings.min_dpi,
+                              pdf_resolution=media_type == "pdf")
+    except Exception as exc:  # a page pdfium cannot render must not stop the line
+        log.warning("%s: image QA could not measure the pages: %s", job.doc_id, _short(exc))
+        return {1: [{"check": "image_qa", "reason": (
+            f"the page images could not be measured ({_short(exc)}): check every page "
+            "by eye")}]} if limits.enabled else {}
+
+
 def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, media_type: str,
          started: float) -> OcrOutcome:
     import ocrmypdf
@@ -585,6 +611,7 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
             resolutions = image_to_pdf(original, source, settings.assume_dpi)
             image_flags = _resolution_flags(resolutions, settings)
             assumed_dpi_pages = [n for n, r in enumerate(resolutions, start=1) if not r.stated]
+        _merge_flags(image_flags, _image_qa_flags(job, settings, source, media_type))
         os.environ["S4_OCR_SINK"] = str(sink)
         try:
             code = ocrmypdf.ocr(source, partial_pdf, sidecar=partial_txt,

@@ -345,6 +345,16 @@ def test_altered_certificate_pdf_and_stored_copy_fail_audit_verify(home, databas
     assert "stored JSON copy" in output
 
 
+def _pass_qa_sample(home, box: str) -> None:
+    """A person checks every page of the box's QA sample and passes it."""
+    code, output = run_s4(home, "qa", "list", "--box", box)
+    assert code == 0, output
+    pages = re.findall(r"(D\d{6})\s*│\s*(\d+)\s*│\s*sampled", output)
+    assert pages, output
+    for doc_id, page in pages:
+        assert run_s4(home, "qa", "pass", doc_id, page, "--reason", "matches the paper")[0] == 0
+
+
 @pytest.mark.slow
 def test_whole_story_on_sample_scans(home, tmp_path):
     """scan → OCR → classify → store → verify → quarantine over → destroy → certificate →
@@ -367,6 +377,9 @@ def test_whole_story_on_sample_scans(home, tmp_path):
     assert code == 1 and "class adoption keeps the paper" in output
     adoption = docs["scan_0012.png"]["id"]
     assert run_s4(home, "paper", "pull", adoption, "--reason", "adoption: keep paper")[0] == 0
+    code, output = _destroy(home, "box-0042")
+    assert code == 1 and "QA sample: 2 of 2 pages" in output  # drawn when all were stored
+    _pass_qa_sample(home, "box-0042")
     code, output = _destroy(home, "box-0042")
     assert code == 0, output
     assert run_s4(home, "store", "sync")[0] == 0
@@ -420,6 +433,7 @@ def test_rescan_replaces_a_record_and_its_paper_goes_with_the_new_copy(home, tmp
     assert new["id"] in output and "FOI 2026/77" in output and old["id"] not in output
     (hold,) = store_db.holds(database)
     assert run_s4(home, "hold", "lift", hold["id"], "--reason", "answered")[0] == 0
+    _pass_qa_sample(home, "box-7")
     code, output = _destroy(home, "box-7")
     assert code == 0, output
     (record,) = store_db.destructions(database)

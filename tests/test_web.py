@@ -226,6 +226,7 @@ def test_page_images_are_rendered_once_and_served_from_the_cache(desk):
     page = client.get(f"/documents/{doc_id}")
     assert f'src="/documents/{doc_id}/pages/2.png?w=900"' in page.text
     assert "flagged for a person to check" in page.text
+    assert "<strong>skew</strong>: the page is skewed by about 8.0°" in page.text  # why
     first = client.get(f"/documents/{doc_id}/pages/2.png")
     assert first.status_code == 200 and first.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(first.content)).size[0] == 900

@@ -49,7 +49,9 @@ def seed_document(home: Home, database, box: str = "box-1") -> str:
     store_db.record_ocr_result(
         database, doc_id, "test",
         [{"page_no": n, "confidence": 91.0 - n, "words": 40, "rotation": 0, "ocr_skipped": 0,
-          "flagged": int(n == 2), "text": "Council Tax"} for n in (1, 2)],
+          "flagged": int(n == 2), "text": "Council Tax",
+          "flags": [{"check": "skew", "reason": "the page is skewed by about 8.0°"}] if n == 2
+          else []} for n in (1, 2)],
         {"state": store_db.PROCESSED, "pages": 2, "output_pdf": str(pdf), "pdfa": 1,
          "ocr_conf_mean": 89.5, "ocr_conf_min": 89.0, "flagged_pages": "2"}, {})
     return doc_id

@@ -13,6 +13,7 @@ from s4.cli.common import EXIT_ENVIRONMENT, EXIT_USAGE, Context, S4Group, fail, 
 from s4.cli.documents import export, show, status
 from s4.cli.line import rescan, retry, run, watch
 from s4.cli.paper import paper
+from s4.cli.qa import qa
 from s4.cli.retention import hold, retention
 from s4.cli.review import classify_group, review
 from s4.cli.store import store
@@ -79,7 +80,7 @@ def init(obj: Context) -> None:
 
 
 for command in (run, watch, status, show, retry, rescan, export, store, retention, hold, audit,
-                paper, review, classify_group, user, serve):
+                paper, qa, review, classify_group, user, serve):
     cli.add_command(command)
 
 

@@ -61,9 +61,11 @@ def _running(obj: Context, line: Line) -> Iterator[None]:
 @click.option("--pipeline", "pipeline_name", help="Pipeline (batch class) to use.")
 @click.option("--batch", "batch_id", help="Batch id (default: run-YYYYMMDD-HHMMSS).")
 @click.option("--box", help="Box of paper these scans came from (default: the batch id).")
+@click.option("--expect-pages", type=click.IntRange(min=1), default=None,
+              help="The pages the operator counted; a different total flags the batch.")
 @click.pass_obj
 def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_id: str | None,
-        box: str | None) -> None:
+        box: str | None, expect_pages: int | None) -> None:
     """Process files and folders now, as one batch, then print a summary.
 
     The files are copied in; the originals are left where they are.
@@ -72,6 +74,7 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
     Example:
       s4 run --batch box-0042 /scans/box-0042
       s4 run --pipeline default scan_0001.pdf scan_0002.tif
+      s4 run --batch box-0043 --expect-pages 212 /scans/box-0043
 
     Exit status 0 when every document succeeded, 1 when some were quarantined (the batch
     still completes), 2 for usage or configuration errors, 3 for environment problems.
@@ -97,7 +100,8 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
     line = _open_line(obj, on_progress)
     pipeline_name = pipeline_name or line.ctx.settings.s4.default_pipeline
     with _running(obj, line), progress:
-        report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id)
+        report = line.run_batch(paths, batch_id, pipeline_name, box or batch_id,
+                                expected_pages=expect_pages)
     if not report.files:
         fail(f"no scans found in {', '.join(str(p) for p in paths)} (hidden and temporary "
              "files are ignored); nothing was done", EXIT_USAGE)

@@ -24,6 +24,7 @@ from typing import Any
 
 from s4 import db as store_db
 from s4.config import Home, Settings
+from s4.qa import draw_when_complete
 from s4.store.base import (
     SHAREPOINT_LIMITS,
     Backend,
@@ -186,6 +187,8 @@ def sync_all(home: Home, actor: str, settings: Settings | None = None,
                 break
             {"uploaded": report.stored, "already_present": report.already_present}.get(
                 outcome.kind, []).append(doc["id"])
+            if outcome.kind != "conflict":
+                draw_when_complete(home, db, [doc["id"]], actor)
             if outcome.kind == "conflict":
                 report.conflicts.append((doc["id"], outcome.detail))
             if on_record:
@@ -337,7 +340,9 @@ class StoreWorker:
                         if self._stop.is_set():
                             break
                         try:
-                            store_record(db, backend, settings, doc, self.actor)
+                            if store_record(db, backend, settings, doc,
+                                            self.actor).kind != "conflict":
+                                draw_when_complete(self.home, db, [doc["id"]], self.actor)
                         except StoreError:
                             raise
                         except Exception as exc:  # a bug must not stop the other records
