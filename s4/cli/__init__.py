@@ -15,6 +15,7 @@ from s4.cli.line import rescan, retry, run, watch
 from s4.cli.paper import paper
 from s4.cli.retention import hold, retention
 from s4.cli.review import classify_group, review
+from s4.cli.sheets import sheets
 from s4.cli.store import store
 from s4.cli.users import serve, user
 from s4.config import ConfigError, Home
@@ -79,7 +80,7 @@ def init(obj: Context) -> None:
 
 
 for command in (run, watch, status, show, retry, rescan, export, store, retention, hold, audit,
-                paper, review, classify_group, user, serve):
+                paper, review, classify_group, user, serve, sheets):
     cli.add_command(command)
 
 
