@@ -151,11 +151,16 @@ def ink_percent(grey: Any) -> float:
     return 100.0 * dark / max(1, inner.width * inner.height)
 
 
+# QR (S4's sheets), DataMatrix (sheets other tools print), Code 128 and 39 (PATCH T sheets).
+_FORMATS = ("QRCode", "DataMatrix", "Code128", "Code39")
+
+
 def look_at_pages(pdf_path: Path, dpi: int, read_codes: bool) -> list[PageLook]:
     """Render every page small and grey; read its codes and measure its ink."""
     import pypdfium2 as pdfium
     import zxingcpp
 
+    formats = [getattr(zxingcpp.BarcodeFormat, name) for name in _FORMATS]
     looks = []
     document = pdfium.PdfDocument(str(pdf_path))
     try:
@@ -167,10 +172,7 @@ def look_at_pages(pdf_path: Path, dpi: int, read_codes: bool) -> list[PageLook]:
                 page.close()
             look = PageLook(index + 1, ink_percent=ink_percent(image))
             if read_codes:
-                found = zxingcpp.read_barcodes(
-                    image, formats=zxingcpp.BarcodeFormat.QRCode
-                    | zxingcpp.BarcodeFormat.DataMatrix | zxingcpp.BarcodeFormat.Code128
-                    | zxingcpp.BarcodeFormat.Code39)
+                found = zxingcpp.read_barcodes(image, formats=formats)
                 look.codes = [code.text for code in found if code.valid]
             looks.append(look)
     finally:
