@@ -30,7 +30,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_samples as samples  # noqa: E402  (a script beside this one, not a package)
+import make_samples as samples
 
 Item = tuple[Any, ...]
 

@@ -21,7 +21,7 @@ from s4 import sheets
 from tests.conftest import run_s4
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "samples"))
-import make_stacks  # noqa: E402
+import make_stacks
 
 DPI = 150
 
@@ -183,7 +183,7 @@ def test_a_file_with_no_separator_is_one_record_with_a_warning(home, stacks):
 def test_a_stack_of_nothing_but_sheets_is_quarantined_with_a_reason(home, tmp_path):
     _pipeline(home, "sheet", "drop")
     make_stacks.make_stack(tmp_path, "empty", [("sep", 0), ("blank",)], DPI, 5, [])
-    code, output = run_s4(home, "run", "--batch", "b3", str(tmp_path / "empty.pdf"))
+    code, _output = run_s4(home, "run", "--batch", "b3", str(tmp_path / "empty.pdf"))
     assert code == 1
     db = store_db.connect(home.database)
     [doc] = store_db.documents(db)
