@@ -318,6 +318,16 @@ def dropped_text(dropped: list[dict[str, Any]]) -> str:
     return "; ".join(f"{entry['page']}: {entry['reason']}" for entry in dropped)
 
 
+def custody_fields(scan_pages: list[int], dropped: list[dict[str, Any]],
+                   warnings: list[str]) -> dict[str, Any]:
+    """The chain-of-custody columns of a record made from (part of) a scan."""
+    import json
+
+    return {"scan_pages": page_ranges(scan_pages),
+            "dropped_pages": json.dumps(dropped) if dropped else None,
+            "capture_warning": " ".join(warnings) or None}
+
+
 def extract_pages(source: Path, pages: list[int], target: Path) -> None:
     """Write the given pages (1-based, in order) of ``source`` as a new PDF, deterministically
     (same pages in, same bytes out: a retried split gives the same SHA-256)."""
