@@ -60,8 +60,11 @@ def end_to_end(stack: Path, truth: dict, folder: Path) -> dict:
         "  separation: file", "  separation: sheet").replace(
         "  blank_pages: keep", "  blank_pages: drop"))
     started = time.monotonic()
-    subprocess.run([*s4, "run", "--batch", "bench", str(stack)], capture_output=True)
+    ran = subprocess.run([*s4, "run", "--batch", "bench", str(stack)], capture_output=True,
+                         text=True)
     seconds = time.monotonic() - started
+    if ran.returncode not in (0, 1):
+        print(ran.stdout[-3000:], ran.stderr[-3000:], file=sys.stderr)
     from s4 import db as store_db
     from s4.config import Home
 
