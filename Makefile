@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make demo   install everything, then run the pipeline on samples/"
 	@echo "make test   install everything, then run the test suite"
-	@echo "make bench  S4 against plain ocrmypdf on the same pages"
+	@echo "make bench  S4 against plain ocrmypdf on the same pages; stack separation"
 	@echo "make evaluate  classifier on templates the model never saw (OCRed)"
 	@echo "make accuracy  OCR character error rate on samples/"
 	@echo "make lint   ruff"
@@ -60,6 +60,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+	OMP_THREAD_LIMIT=1 $(BIN)/python bench/separation.py --documents 30
 
 evaluate: install
 	$(BIN)/python bench/classify_holdout.py

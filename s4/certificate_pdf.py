@@ -44,6 +44,18 @@ def _text(value: Any) -> str:
     return "—" if value in (None, "") else str(value)
 
 
+def _custody(row: dict[str, Any]) -> str:
+    """Where a record's pages were in the scanner's file (rows of older certificates have
+    no such fields)."""
+    if not row.get("source_file"):
+        return "—"
+    text = f"{row['source_file']}\nSHA-256 {_text(row.get('source_sha256'))[:16]}…"
+    if row.get("scan_pages"):
+        text += f"\npages {row['scan_pages']}"
+    left_out = "; ".join(f"{d['page']}: {d['reason']}" for d in row.get("dropped_pages") or [])
+    return text + (f"\nleft out {left_out}" if left_out else "")
+
+
 def render_certificate(certificate: dict[str, Any]) -> bytes:
     pdf = _CertificatePdf(certificate["certificate"])
     if pdf.family == "helvetica":
@@ -104,16 +116,17 @@ def render_certificate(certificate: dict[str, Any]) -> bytes:
     pdf.set_font(pdf.family, "B", 12)
     pdf.cell(0, 8, "Records destroyed", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(pdf.family, "", 7)
-    with pdf.table(col_widths=(16, 14, 12, 22, 18, 40, 64), text_align="LEFT",
+    with pdf.table(col_widths=(14, 12, 10, 18, 16, 30, 34, 52), text_align="LEFT",
                    line_height=3.6) as table:
         table.row(["S4 id", "box/pos", "pages", "class", "rule", "stored location",
-                   "stored SHA-256 / verified at"])
+                   "scanned as (file, scan pages, left out)", "stored SHA-256 / verified at"])
         for row in certificate["records"]:
             table.row([
                 row["s4_id"], f"{row['box']}/{row['position']}", _text(row["pages"]),
                 _text(row["record_class"]),
                 clean(f"{_text(row['rule_id'])} ({_text(row['schedule_version'])[:10]})"),
                 clean(_text(row["stored_location"])),
+                clean(_custody(row)),
                 f"{_text(row['stored_sha256'])}\n{_text(row['verified_at'])}",
             ])
     _qa_pages(pdf, certificate.get("qa") or [], clean)

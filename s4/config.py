@@ -196,10 +196,35 @@ class QaPolicy(StrictModel):
     passes_to_normal: int = Field(default=3, ge=1)
 
 
+class CaptureSettings(StrictModel):
+    """How a scanner's file becomes records: where documents start, which pages are left out.
+
+    Read in the OCR worker before OCR, on pages rendered small (``s4.sheets``)."""
+
+    # file: one record per file (as before). sheet: a new record at each separator sheet
+    # (`s4 sheets separator`, or a PATCH T sheet); a box cover sheet (`s4 sheets box`) names
+    # the box of what follows. blank: a new record at each blank page (simplex stacks with a
+    # blank sheet between documents).
+    separation: Literal["file", "sheet", "blank"] = "file"
+    # keep: blank pages stay in the record. drop: duplex blank backs are left out of the
+    # record's PDF (the record lists which scan pages were dropped and why).
+    blank_pages: Literal["keep", "drop"] = "keep"
+    # A page with less ink than this (percent of the page inside its margins) is blank.
+    blank_ink_percent: float = Field(default=0.25, ge=0, le=100)
+    # The resolution pages are rendered at to read codes and measure ink.
+    analysis_dpi: int = Field(default=100, ge=50, le=300)
+
+    @property
+    def active(self) -> bool:
+        """Whether the worker looks at the pages at all (``file`` + ``keep``: it does not)."""
+        return self.separation != "file" or self.blank_pages == "drop"
+
+
 class Pipeline(StrictModel):
     name: str
     description: str = ""
     ocr: OcrSettings = Field(default_factory=OcrSettings)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
     classify: ClassifyPipelineSettings = Field(default_factory=ClassifyPipelineSettings)
     paper: PaperPipelineSettings = Field(default_factory=PaperPipelineSettings)
     image_qa: ImageQaSettings = Field(default_factory=ImageQaSettings)

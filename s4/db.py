@@ -41,6 +41,7 @@ from s4.states import (  # noqa: F401  (re-exported as store_db.RECEIVED, …)
     PROCESSED,
     QUARANTINED,
     RECEIVED,
+    SPLIT,
     STORED,
     SUPERSEDED,
     UNFINISHED_STATES,
@@ -268,6 +269,14 @@ DOCUMENT_COLUMNS: dict[str, str] = {
     # ingest: the file name's bytes as hex, only when they are not valid UTF-8 (source_name
     # then shows the bad bytes escaped, e.g. b\\xff.pdf); otherwise source_name is exact
     "source_name_raw": "TEXT",
+    # capture (issue 13): chain of custody of a record made from part of a scanner's file.
+    # source_file/source_sha256: the file as received (for a record of a whole file they
+    # are its own source_name/sha256); scan_pages: the scan pages it holds ("3-5,7");
+    # dropped_pages: JSON [{page, reason}] of scan pages left out of it (sheets, blank
+    # backs); stack_id: the split stack record it came from; capture_warning: e.g. no
+    # separator sheet found.
+    "stack_id": "TEXT", "source_file": "TEXT", "source_sha256": "TEXT",
+    "scan_pages": "TEXT", "dropped_pages": "TEXT", "capture_warning": "TEXT",
 }
 # Columns added to ``pages``. flags: JSON list of {"check", "reason"}, one per check the page
 # failed (low confidence, resolution, ...); ``flagged`` stays 1 when the list is not empty.
@@ -521,7 +530,7 @@ def insert_document(db: sqlite_utils.Database, actor: str, fields: dict[str, Any
         "sha256": record["sha256"], "size": record["source_size"],
         "state": record["state"],
     }
-    for link in ("duplicate_of", "replaces", "source_name_raw"):
+    for link in ("duplicate_of", "replaces", "source_name_raw", "stack_id", "scan_pages"):
         if record.get(link):
             details[link] = record[link]
     action = "document.duplicate" if record["state"] == DUPLICATE else "document.received"
@@ -729,15 +738,18 @@ def review_queue(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 
 def documents_in_boxes(db: sqlite_utils.Database, boxes: list[str]) -> list[dict[str, Any]]:
+    """The paper records in these boxes (a split stack is not one: its documents are)."""
     marks = ", ".join("?" for _ in boxes)
     rows = db.conn.execute(
-        f"SELECT * FROM documents WHERE box IN ({marks}) ORDER BY box, position, seq", boxes)
+        f"SELECT * FROM documents WHERE box IN ({marks}) AND state != ?"
+        " ORDER BY box, position, seq", (*boxes, SPLIT))
     return [dict(r) for r in rows]
 
 
 def known_boxes(db: sqlite_utils.Database) -> list[str]:
     rows = db.conn.execute(
-        "SELECT box FROM documents WHERE box IS NOT NULL GROUP BY box ORDER BY MIN(seq)")
+        "SELECT box FROM documents WHERE box IS NOT NULL AND state != ? GROUP BY box"
+        " ORDER BY MIN(seq)", (SPLIT,))
     return [r["box"] for r in rows]
 
 
@@ -962,6 +974,16 @@ def store_record_verification(
                         {"method": method, "detail": detail},
                         verified_at=None, last_verified_at=None,
                         verify_method=f"FAILED {method}")
+
+
+# ---- capture: stacks split into records (issue 13)
+
+
+def documents_of_stack(db: sqlite_utils.Database, stack_id: str) -> list[dict[str, Any]]:
+    """The records made from a split stack, in stack order."""
+    rows = db.conn.execute("SELECT * FROM documents WHERE stack_id = ? ORDER BY seq",
+                           (stack_id,))
+    return [dict(r) for r in rows]
 
 
 # ---- retention

@@ -261,6 +261,12 @@ def _record_destruction(ctx: HomeContext, boxes: list[str], method: str, witness
             "stored_location": source["store_location"],
             "stored_sha256": source["stored_sha256"], "scan_sha256": doc["sha256"],
             "pages": source["pages"], "verified_at": source["verified_at"],
+            # chain of custody: the scanner's file, the scan pages of this record, and the
+            # scan pages left out of it (separator sheets, blank backs) with why
+            "source_file": source["source_file"] or source["source_name"],
+            "source_sha256": source["source_sha256"] or source["sha256"],
+            "scan_pages": source["scan_pages"],
+            "dropped_pages": json.loads(source["dropped_pages"] or "[]"),
         })
     body = {
         "certificate": certificate_id, "kind": "certificate of destruction of paper originals",

@@ -165,6 +165,10 @@ class Line:
                 source_name=doc["source_name"], settings=pipeline.ocr.model_dump(), jobs=jobs,
                 max_file_bytes=int(self.ctx.settings.ingest.max_file_megabytes * 1024 * 1024),
                 image_qa=pipeline.image_qa.model_dump(),
+                # A document already split from a stack is not looked at again; a re-scan
+                # replaces one record, so it is never split.
+                capture=None if doc["stack_id"] else pipeline.capture.model_dump(),
+                single=bool(doc["replaces"]),
             )
             store_db.update_document(
                 self.db, doc_id, self.ctx.actor, "document.ocr_started",
@@ -179,7 +183,8 @@ class Line:
         for event in events:
             doc_id = event.job.doc_id
             if isinstance(event, JobDone):
-                self.recorder.ocr_done(event.outcome)
+                for new_doc in self.recorder.ocr_done(event.outcome):  # a stack's documents
+                    self.enqueue(new_doc)
             elif isinstance(event, WorkerCrashed):
                 if self.recorder.worker_crashed(doc_id, event.detail):
                     self.enqueue(doc_id)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s4.config import OcrSettings
+from s4.config import CaptureSettings, OcrSettings
 
 log = logging.getLogger("s4.ocr")
 
@@ -61,6 +61,11 @@ class OcrJob:
     max_file_bytes: int = 500 * 1024 * 1024
     # The pipeline's image_qa limits (s4.config.ImageQaSettings); None: the defaults.
     image_qa: dict[str, Any] | None = None
+    # The pipeline's capture settings (separation, blank pages); None: one record per file,
+    # every page kept, nothing looked at (a document already split from a stack).
+    capture: dict[str, Any] | None = None
+    # A re-scan of one record: never split it, whatever sheets it holds.
+    single: bool = False
 
 
 @dataclass
@@ -78,6 +83,18 @@ class OcrOutcome:
     removed: list[str] = field(default_factory=list)
     # Image pages that stated no resolution and were laid out at the pipeline's assume_dpi.
     assumed_dpi_pages: list[int] = field(default_factory=list)
+    # Capture (``s4.sheets``). ``split``: the file holds several documents, each
+    # {pages, box, dropped}; nothing was OCRed and ``stack_pdf`` is the prepared PDF to
+    # take their pages from. Otherwise, when capture ran: the scan pages this record holds,
+    # the scan pages left out of it with reasons, and the box a box cover sheet named.
+    split: list[dict[str, Any]] | None = None
+    stack_pdf: str | None = None
+    scan_page_count: int | None = None
+    scan_pages: list[int] | None = None
+    dropped_pages: list[dict[str, Any]] = field(default_factory=list)
+    box: str | None = None
+    capture_warnings: list[str] = field(default_factory=list)
+    capture_seconds: float = 0.0
 
 
 # --------------------------------------------------------------------------- inspection
@@ -611,6 +628,32 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
             resolutions = image_to_pdf(original, source, settings.assume_dpi)
             image_flags = _resolution_flags(resolutions, settings)
             assumed_dpi_pages = [n for n, r in enumerate(resolutions, start=1) if not r.stated]
+        capture: dict[str, Any] = {}
+        if job.capture is not None and CaptureSettings.model_validate(job.capture).active:
+            plan = _capture_plan(job, source)
+            capture = {"scan_page_count": plan.scan_pages, "capture_warnings": plan.warnings,
+                       "capture_seconds": plan.seconds}
+            if len(plan.documents) > 1:  # the line makes a record of each; OCR comes then
+                stack_pdf = work_dir / "stack.pdf"
+                os.replace(source, stack_pdf)
+                return OcrOutcome(
+                    job.doc_id, ok=True, media_type=media_type, removed=removed,
+                    split=[asdict(d) for d in plan.documents], stack_pdf=str(stack_pdf),
+                    dropped_pages=plan.dropped, seconds=time.monotonic() - started, **capture)
+            document = plan.documents[0]
+            capture |= {"scan_pages": document.pages, "dropped_pages": document.dropped,
+                        "box": document.box}
+            if len(document.pages) != plan.scan_pages:  # OCR only the pages kept
+                from s4.sheets import extract_pages
+
+                kept = work_dir / f"kept.partial-{os.getpid()}.pdf"
+                extract_pages(source, document.pages, kept)
+                source = kept
+                old_to_new = {old: new for new, old in enumerate(document.pages, start=1)}
+                image_flags = {old_to_new[n]: f for n, f in image_flags.items()
+                               if n in old_to_new}
+                assumed_dpi_pages = [old_to_new[n] for n in assumed_dpi_pages
+                                     if n in old_to_new]
         _merge_flags(image_flags, _image_qa_flags(job, settings, source, media_type))
         os.environ["S4_OCR_SINK"] = str(sink)
         try:
@@ -648,13 +691,34 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
         return OcrOutcome(
             job.doc_id, ok=True, media_type=media_type, output_pdf=str(output_pdf),
             text_path=str(text_path), pages=pages, seconds=time.monotonic() - started,
-            pdfa=pdfa, removed=removed, assumed_dpi_pages=assumed_dpi_pages,
+            pdfa=pdfa, removed=removed, assumed_dpi_pages=assumed_dpi_pages, **capture,
         )
     finally:
         os.environ.pop("S4_OCR_SINK", None)
         shutil.rmtree(sink, ignore_errors=True)
         for leftover in work_dir.glob(f"*.partial-{os.getpid()}.*"):
             leftover.unlink(missing_ok=True)
+
+
+def _capture_plan(job: OcrJob, source: Path) -> Any:
+    """Where the documents in this scan start and which pages to leave out (``s4.sheets``)."""
+    from s4.sheets import analyse, dropped_text
+
+    capture = CaptureSettings.model_validate(job.capture)
+    try:
+        plan = analyse(source, capture.separation, capture.blank_pages,
+                       capture.blank_ink_percent, capture.analysis_dpi, single=job.single)
+    except Exception as exc:  # pdfium refusing a page: the file's problem
+        raise InputRejected(
+            f"the pages could not be rendered to look for separator sheets and blank pages "
+            f"({type(exc).__name__}: {_short(exc)}): rescan the stack, or process it under a "
+            "pipeline with capture.separation: file") from None
+    if not plan.documents:
+        raise InputRejected(
+            f"no page of this scan has anything on it but separator sheets or blank pages "
+            f"({dropped_text(plan.dropped)}): check that the documents were fed the right "
+            "way round, then rescan them")
+    return plan
 
 
 def _collect_pages(sink: Path, texts: list[str], settings: OcrSettings,

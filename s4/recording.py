@@ -17,6 +17,8 @@ from s4 import db as store_db
 from s4.config import ConfigError
 from s4.context import HomeContext
 from s4.ocr import OcrOutcome
+from s4.sheets import custody_fields, dropped_text
+from s4.splitting import split_stack
 
 log = logging.getLogger("s4.line")
 
@@ -37,11 +39,14 @@ class Recorder:
 
     # ---------------------------------------------------------------- OCR finished
 
-    def ocr_done(self, outcome: OcrOutcome) -> None:
+    def ocr_done(self, outcome: OcrOutcome) -> list[str]:
+        """Record an OCR outcome; returns new documents waiting for OCR (a stack's)."""
         doc = store_db.get_document(self.db, outcome.doc_id)
         if not outcome.ok:
             self.quarantine(outcome.doc_id, outcome.reason or "unknown problem")
-            return
+            return []
+        if outcome.split is not None:
+            return self.split(doc, outcome)
         confidences = [p["confidence"] for p in outcome.pages if p["confidence"] is not None]
         flagged = [p["page_no"] for p in outcome.pages if p["flagged"]]
         fields = {
@@ -68,14 +73,36 @@ class Recorder:
             details["removed"] = outcome.removed
         if outcome.assumed_dpi_pages:
             details["assumed_dpi_pages"] = outcome.assumed_dpi_pages
+        if outcome.scan_pages is not None:  # capture looked at the pages (s4.sheets)
+            fields |= custody_fields(outcome.scan_pages, outcome.dropped_pages,
+                                      outcome.capture_warnings)
+            details |= {"scan_pages": fields["scan_pages"],
+                        "capture_seconds": round(outcome.capture_seconds, 3)}
+            if outcome.dropped_pages:
+                details["dropped_pages"] = dropped_text(outcome.dropped_pages)
+            if outcome.capture_warnings:
+                details["warning"] = " ".join(outcome.capture_warnings)
+            if outcome.box and outcome.box != doc["box"]:
+                fields["box"] = outcome.box
+                details["box_from_cover_sheet"] = outcome.box
         store_db.record_ocr_result(self.db, outcome.doc_id, self.ctx.actor, outcome.pages,
                                    fields, details)
         log.info("%s (%s): OCR done, %d page(s), mean confidence %s%s", doc["source_name"],
                  outcome.doc_id, len(outcome.pages), fields["ocr_conf_mean"],
                  f", flagged pages {flagged}" if flagged else "")
+        for warning in outcome.capture_warnings:
+            log.warning("%s (%s): %s", doc["source_name"], outcome.doc_id, warning)
         state = self.file(outcome.doc_id)
         self.progress("processed", {"doc_id": outcome.doc_id, "pages": len(outcome.pages),
                                     "state": state})
+        return []
+
+    # ---------------------------------------------------------------- a stack split
+
+    def split(self, stack: dict[str, Any], outcome: OcrOutcome) -> list[str]:
+        """A stack of several documents: a record of each (``s4.splitting``)."""
+        return split_stack(self.ctx, stack, outcome, self.quarantine, self.interrupted,
+                           self.progress)
 
     def file(self, doc_id: str) -> str:
         """Classify and apply retention; a filed record is handed to the store."""
@@ -145,3 +172,4 @@ class Recorder:
             shutil.rmtree(work_dir, ignore_errors=True)
         log.warning("%s (%s): quarantined: %s", doc["source_name"], doc_id, reason)
         self.progress("quarantined", {"doc_id": doc_id, "reason": reason})
+

@@ -18,6 +18,10 @@ QUARANTINED = "quarantined"  # bad input, with a reason a person can act on
 DUPLICATE = "duplicate"  # same SHA-256 as an earlier record; not processed again
 NOT_A_RECORD = "not_a_record"  # a person decided it is junk (menu, blank page): not filed
 SUPERSEDED = "superseded"  # replaced by an explicit re-scan (``s4 rescan``); see superseded_by
+# A scanner's file holding several documents (pipeline ``capture.separation``), split into
+# records of their own (``stack_id`` names it). It keeps the file as received and its
+# SHA-256 for the chain of custody, and is never a paper record itself.
+SPLIT = "split"
 
 UNFINISHED_STATES = (RECEIVED, OCR)
 OCR_DONE_STATES = (PROCESSED, NEEDS_REVIEW, FILED, STORED)
@@ -30,7 +34,8 @@ INITIAL_STATES = frozenset({RECEIVED, DUPLICATE, FILED})
 #: record a new decision on a filed record).
 DOCUMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     RECEIVED: frozenset({OCR, QUARANTINED}),
-    OCR: frozenset({RECEIVED, PROCESSED, QUARANTINED}),
+    # ocr -> split: the worker found several documents (or pages to leave out of several).
+    OCR: frozenset({RECEIVED, PROCESSED, QUARANTINED, SPLIT}),
     PROCESSED: frozenset({NEEDS_REVIEW, FILED, QUARANTINED, SUPERSEDED}),
     NEEDS_REVIEW: frozenset({FILED, NOT_A_RECORD, SUPERSEDED}),
     NOT_A_RECORD: frozenset({FILED, NEEDS_REVIEW, SUPERSEDED}),
@@ -39,6 +44,7 @@ DOCUMENT_TRANSITIONS: dict[str, frozenset[str]] = {
     QUARANTINED: frozenset({RECEIVED, FILED, SUPERSEDED}),
     DUPLICATE: frozenset(),
     SUPERSEDED: frozenset(),
+    SPLIT: frozenset(),  # final: its documents are records of their own
 }
 
 # Paper states (``paper_status``; no value means the paper is still in its box).

@@ -16,6 +16,7 @@ from s4.cli.paper import paper
 from s4.cli.qa import qa
 from s4.cli.retention import hold, retention
 from s4.cli.review import classify_group, review
+from s4.cli.sheets import sheets
 from s4.cli.store import store
 from s4.cli.users import serve, user
 from s4.config import ConfigError, Home
@@ -80,7 +81,7 @@ def init(obj: Context) -> None:
 
 
 for command in (run, watch, status, show, retry, rescan, export, store, retention, hold, audit,
-                paper, qa, review, classify_group, user, serve):
+                paper, qa, review, classify_group, user, serve, sheets):
     cli.add_command(command)
 
 

@@ -120,7 +120,8 @@ def show(obj: Context, doc: str) -> None:
     details.add_column(overflow="fold")
     for key in ("id", "batch_id", "box", "position", "source_name", "sha256", "media_type",
                 "pipeline", "state", "quarantine_reason", "quarantine_path", "duplicate_of",
-                "replaces", "superseded_by",
+                "replaces", "superseded_by", "source_file", "source_sha256", "stack_id",
+                "scan_pages", "capture_warning",
                 "pages", "ocr_conf_mean", "ocr_conf_min", "flagged_pages", "output_pdf", "pdfa",
                 "text_path", "record_class", "class_confidence", "decided_by", "document_date",
                 "refs", "rule_id", "schedule_version", "retention_trigger", "trigger_date",
@@ -134,6 +135,11 @@ def show(obj: Context, doc: str) -> None:
 
     for hold in active_holds_for(database, record):
         details.add_row("hold", f"{hold['id']}: {hold['reason']}")
+    for dropped in json.loads(record.get("dropped_pages") or "[]"):  # never in the record
+        details.add_row("scan page left out", f"{dropped['page']}: {dropped['reason']}")
+    for part in store_db.documents_of_stack(database, doc_id):
+        details.add_row("document in this scan",
+                        f"{part['id']}: scan pages {part['scan_pages']} ({part['state']})")
     out.print(details)
     pages = store_db.pages_of(database, doc_id)
     if pages:

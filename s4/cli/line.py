@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from s4.errors import environment_error
 from s4.ingest import FileChanged, SourceUnreadable
 from s4.line import Line, install_stop_handlers
 from s4.services import documents as document_services
+from s4.sheets import dropped_text
 from s4.watching import watch as watch_inbox
 
 # --------------------------------------------------------------------------- run
@@ -96,6 +98,9 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
         elif event in ("processed", "quarantined"):
             counts["pages"] += data.get("pages", 0)
             progress.update(task, advance=1, pages=counts["pages"])
+        elif event == "split":  # one file became several documents
+            total = progress.tasks[0].total or 0
+            progress.update(task, total=total + len(data["documents"]) - 1)
 
     line = _open_line(obj, on_progress)
     pipeline_name = pipeline_name or line.ctx.settings.s4.default_pipeline
@@ -106,12 +111,25 @@ def run(obj: Context, paths: tuple[Path, ...], pipeline_name: str | None, batch_
         fail(f"no scans found in {', '.join(str(p) for p in paths)} (hidden and temporary "
              "files are ignored); nothing was done", EXIT_USAGE)
     database = obj.database()
-    docs = [store_db.get_document(database, doc_id) for doc_id in report.documents]
-    sys.exit(_print_batch_summary(batch_id, docs, report.seconds, report.unreadable))
+    docs, stacks = _documents_of_run(database, report.documents)
+    sys.exit(_print_batch_summary(batch_id, docs, report.seconds, report.unreadable, stacks))
+
+
+def _documents_of_run(database: Any, doc_ids: list[str]) -> tuple[list[dict], list[dict]]:
+    """The records a run made: a stack split into documents counts as those documents."""
+    docs, stacks = [], []
+    for doc_id in doc_ids:
+        doc = store_db.get_document(database, doc_id)
+        if doc["state"] == store_db.SPLIT:
+            stacks.append(doc)
+            docs.extend(store_db.documents_of_stack(database, doc_id))
+        else:
+            docs.append(doc)
+    return docs, stacks
 
 
 def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float,
-                         unreadable: list[str]) -> int:
+                         unreadable: list[str], stacks: list[dict] | None = None) -> int:
     by_state: dict[str, list[dict]] = {}
     for doc in docs:
         by_state.setdefault(doc["state"], []).append(doc)
@@ -124,7 +142,9 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float,
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     for label, value in (
-        ("documents", len(docs)), ("pages OCRed", pages), ("succeeded (OCR)", len(processed)),
+        ("documents", len(docs)),
+        ("  from scans split at sheets or blanks", sum(1 for d in docs if d.get("stack_id"))),
+        ("pages OCRed", pages), ("succeeded (OCR)", len(processed)),
         ("  stored and verified", len(by_state.get(store_db.STORED, []))),
         ("  filed, waiting for the store", len(by_state.get(store_db.FILED, []))),
         ("  waiting for review (s4 review list)", len(by_state.get(store_db.NEEDS_REVIEW, []))),
@@ -146,6 +166,16 @@ def _print_batch_summary(batch_id: str, docs: list[dict], seconds: float,
         out.print(f"{len(flagged)} document(s) have flagged pages to check: "
                   + ", ".join(f"{d['id']} (pages {d['flagged_pages']})" for d in flagged),
                   highlight=False)
+    for doc in docs:
+        if doc.get("capture_warning"):
+            out.print(f"{doc['id']} ({doc['source_name']}): {doc['capture_warning']}",
+                      highlight=False)
+    for stack in stacks or []:
+        made = [d for d in docs if d.get("stack_id") == stack["id"]]
+        dropped = dropped_text(json.loads(stack["dropped_pages"] or "[]")) or "none"
+        out.print(f"{stack['source_name']} ({stack['id']}): {len(made)} document(s) "
+                  + ", ".join(f"{d['id']} (scan pages {d['scan_pages']})" for d in made)
+                  + f"; pages left out: {dropped}", highlight=False)
     for reason in unreadable:
         out.print(f"not taken: {reason}", highlight=False)
     if quarantined:

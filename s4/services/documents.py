@@ -77,6 +77,8 @@ def _rescan_refusal(doc: dict) -> str | None:
                              f"{doc['superseded_by']} instead",
         store_db.RECEIVED: "it is still waiting for OCR; let it finish first",
         store_db.OCR: "it is being OCRed; let it finish first",
+        store_db.SPLIT: "it is a scanned stack that was split into documents (`s4 show "
+                        f"{doc['id']}` lists them); rescan the one document that needs it",
     }.get(doc["state"])
     if doc["paper_status"] == "destroyed":
         refusal = f"its paper was destroyed (certificate {doc['certificate_id']})"

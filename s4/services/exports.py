@@ -12,6 +12,7 @@ from typing import Any
 from s4 import db as store_db
 from s4.context import HomeContext
 from s4.retention import active_holds_for
+from s4.sheets import dropped_text
 
 DOCUMENT_FIELDS = [
     "id", "batch", "source_name", "sha256", "pages", "state", "quarantine_reason",
@@ -34,6 +35,11 @@ DOCUMENT_FIELDS = [
     "source_name_raw",
     # why each flagged page needs a check ("2: resolution: 72 dpi, …; 3: low_confidence: …")
     "page_flags",
+    # chain of custody of a record made from (part of) a scanner's file (issue 13): the file
+    # as received, the stack record it was split from, the scan pages it holds, and the
+    # scan pages left out of it with why ("1: separator sheet; 4: blank page")
+    "source_file", "source_sha256", "stack_id", "scan_pages", "dropped_pages",
+    "capture_warning",
 ]
 
 CERTIFICATE_FIELDS = [
@@ -55,6 +61,9 @@ def document_rows(ctx: HomeContext, batch: str | None = None,
         row["batch"] = row["batch_id"]
         row["references"] = " ".join(json.loads(row["refs"] or "[]"))
         row["holds"] = " ".join(h["id"] for h in active_holds_for(ctx.db, row))
+        row["source_file"] = row["source_file"] or row["source_name"]
+        row["source_sha256"] = row["source_sha256"] or row["sha256"]
+        row["dropped_pages"] = dropped_text(json.loads(row["dropped_pages"] or "[]")) or None
         if row["state"] == store_db.SUPERSEDED:
             row["paper_status"] = "superseded"  # the paper is represented by superseded_by
         elif row["box"] and row["state"] not in (store_db.QUARANTINED, store_db.DUPLICATE):
