@@ -60,6 +60,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/desk.py
 
 evaluate: install
 	$(BIN)/python bench/classify_holdout.py
