@@ -30,8 +30,8 @@ from s4.home import initialise  # noqa: E402
 from tests.conftest import write_scan  # noqa: E402
 from tests.web_support import PASSWORD, csrf_from  # noqa: E402
 
-WORDS = ("council tax bill account arrears payment reminder planning application housing "
-         "benefit claim business rates notice").split()
+WORDS = ["council", "tax", "bill", "account", "arrears", "payment", "reminder", "planning",
+         "application", "housing", "benefit", "claim", "business", "rates", "notice"]
 
 
 def seed(home: Home, documents: int, real_pdfs: int) -> list[str]:
