@@ -61,6 +61,7 @@ test: install
 bench: install
 	$(BIN)/python bench/bench.py
 	OMP_THREAD_LIMIT=1 $(BIN)/python bench/separation.py --documents 30
+	$(BIN)/python bench/desk.py
 
 evaluate: install
 	$(BIN)/python bench/classify_holdout.py

@@ -117,6 +117,13 @@ def set_password(database, name: str, password: str, actor: str) -> None:
                          failed_attempts=0, locked_until=None)
 
 
+def list_accounts(database) -> list[dict[str, Any]]:
+    """Every account for the admin's page: name, roles, disabled, lock-out, last sign-in
+    (never the password hash)."""
+    return [{key: value for key, value in user.items() if key != "password_hash"}
+            for user in store_db.list_users(database)]
+
+
 def is_locked(user: dict[str, Any], at: datetime) -> bool:
     return bool(user["locked_until"]) and parse_stamp(user["locked_until"]) > at
 
@@ -145,6 +152,15 @@ _TOUCH_EVERY = timedelta(seconds=20)
 REFUSED = "That user name and password do not match an account that can sign in."
 
 
+UNKNOWN_ACCOUNT = "unknown account"
+
+
+def typed_name_digest(typed: str) -> str:
+    """A short SHA-256 prefix of a typed name that matched no account: repeated attempts
+    with the same name can be told apart without the log keeping what was typed."""
+    return "sha256:" + hashlib.sha256(typed.encode("utf-8")).hexdigest()[:12]
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -160,8 +176,10 @@ def sign_in(database, name: str, password: str, settings: WebSettings, at: datet
     user = store_db.get_user(database, typed) if typed else None
     if user is None:
         _verify(_DUMMY_HASH, password)
-        store_db.log_event(database, typed or "(blank)", "user.sign_in_failed",
-                           f"user:{typed or '(blank)'}",
+        # Never the typed name itself: people type their password into the name field.
+        unknown = f"unknown account {typed_name_digest(typed)}" if typed else \
+            "unknown account (blank)"
+        store_db.log_event(database, UNKNOWN_ACCOUNT, "user.sign_in_failed", unknown,
                            {"reason": "no such account", "client": client})
         return SignIn(False, REFUSED)
     subject = user["name"]

@@ -387,6 +387,7 @@ def migrate(db: sqlite_utils.Database) -> None:
             if name not in existing:
                 db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
     migrate_batch_columns(db)
+    build_search_index(db)  # after the columns above: its triggers read them
     db.conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
@@ -1606,3 +1607,148 @@ def qa_verdicts(db: sqlite_utils.Database, doc_ids: list[str]) -> dict[tuple[str
 def page_exists(db: sqlite_utils.Database, doc_id: str, page_no: int) -> bool:
     return db.conn.execute("SELECT 1 FROM pages WHERE doc_id = ? AND page_no = ?",
                            (doc_id, page_no)).fetchone() is not None
+# ---- full-text search (the desk's /search)
+# Two FTS5 tables kept in step with the records by triggers, so every writer (the line, a
+# review decision, a re-scan) updates them in its own transaction without knowing they exist:
+# ``search_pages`` holds each page's OCR text (rowid = the page row's rowid) and
+# ``search_documents`` each document's metadata (rowid = documents.seq). ``migrate`` creates
+# them and fills them from the existing rows the first time, so old homes are searchable.
+
+_SEARCH_METADATA = ("new.id || ' ' || new.source_name || ' ' || COALESCE(new.box, '') || ' '"
+                    " || COALESCE(new.record_class, '') || ' ' || COALESCE(new.proposed_class,"
+                    " '') || ' ' || COALESCE(new.refs, '') || ' ' || new.batch_id")
+_SEARCH_SCHEMA = f"""
+CREATE TRIGGER IF NOT EXISTS search_pages_added AFTER INSERT ON pages BEGIN
+  INSERT INTO search_pages (rowid, body) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS search_pages_removed AFTER DELETE ON pages BEGIN
+  DELETE FROM search_pages WHERE rowid = old.rowid;
+END;
+CREATE TRIGGER IF NOT EXISTS search_pages_changed AFTER UPDATE OF text ON pages BEGIN
+  DELETE FROM search_pages WHERE rowid = old.rowid;
+  INSERT INTO search_pages (rowid, body) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS search_documents_added AFTER INSERT ON documents BEGIN
+  INSERT INTO search_documents (rowid, body) VALUES (new.seq, {_SEARCH_METADATA});
+END;
+CREATE TRIGGER IF NOT EXISTS search_documents_changed AFTER UPDATE OF source_name, box,
+  record_class, proposed_class, refs ON documents BEGIN
+  DELETE FROM search_documents WHERE rowid = old.seq;
+  INSERT INTO search_documents (rowid, body) VALUES (new.seq, {_SEARCH_METADATA});
+END;
+CREATE TRIGGER IF NOT EXISTS search_documents_removed AFTER DELETE ON documents BEGIN
+  DELETE FROM search_documents WHERE rowid = old.seq;
+END;
+"""
+SEARCH_LIMIT = 200  # the most results one search shows
+
+
+def build_search_index(db: sqlite_utils.Database) -> None:
+    """Create the search tables and triggers; fill the tables when they are new."""
+    present = {row["name"] for row in db.conn.execute(
+        "SELECT name FROM sqlite_master WHERE name IN ('search_pages', 'search_documents')")}
+    with transaction(db) as conn:
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search_pages USING fts5(body)")
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS search_documents USING fts5(body)")
+        if "search_pages" not in present:
+            conn.execute("INSERT INTO search_pages (rowid, body) SELECT rowid, text FROM pages")
+        if "search_documents" not in present:
+            conn.execute("INSERT INTO search_documents (rowid, body) SELECT seq, "
+                         + _SEARCH_METADATA.replace("new.", "") + " FROM documents")
+    db.conn.executescript(_SEARCH_SCHEMA)
+
+
+def fts_query(words: str) -> str:
+    """A person's words as an FTS5 query: every word must appear (each quoted, so no
+    character they type is FTS syntax); the last may be the start of a word."""
+    terms = [f'"{term.replace(chr(34), chr(34) * 2)}"' for term in words.split()]
+    if terms:
+        terms[-1] += "*"
+    return " ".join(terms)
+
+
+def search_documents(
+    db: sqlite_utils.Database, words: str, record_class: str | None = None,
+    box: str | None = None, date_from: str | None = None, date_to: str | None = None,
+    limit: int = SEARCH_LIMIT,
+) -> list[dict[str, Any]]:
+    """Documents whose OCR text or metadata holds every word, best match first, each with
+    a ``snippet`` of the best page (matches between \x02 and \x03). Filters combine; the
+    dates bound ``document_date`` (ISO, inclusive). With no words, the filters alone."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    query = fts_query(words)
+    for column, value in (("record_class", record_class), ("box", box)):
+        if value:
+            clauses.append(f"d.{column} = ?")
+            params.append(value)
+    if date_from:
+        clauses.append("d.document_date >= ?")
+        params.append(date_from)
+    if date_to:
+        clauses.append("d.document_date <= ?")
+        params.append(date_to)
+    where = "".join(f" AND {clause}" for clause in clauses)
+    if not query:
+        rows = db.conn.execute(
+            f"SELECT d.*, '' AS snippet, NULL AS page_no FROM documents d WHERE 1 = 1{where}"
+            " ORDER BY d.seq LIMIT ?", (*params, limit))
+        return [dict(r) for r in rows]
+    sql = f"""
+        WITH page_hits AS (
+            SELECT p.doc_id, p.page_no, bm25(search_pages) AS rank,
+                   snippet(search_pages, 0, char(2), char(3), '…', 16) AS snippet
+            FROM search_pages JOIN pages p ON p.rowid = search_pages.rowid
+            WHERE search_pages MATCH ?),
+        meta_hits AS (
+            SELECT d.id AS doc_id, bm25(search_documents) AS rank
+            FROM search_documents JOIN documents d ON d.seq = search_documents.rowid
+            WHERE search_documents MATCH ?),
+        best AS (
+            SELECT doc_id, MIN(rank) AS rank FROM (
+                SELECT doc_id, rank FROM page_hits UNION ALL SELECT doc_id, rank FROM meta_hits)
+            GROUP BY doc_id)
+        SELECT d.*, best.rank,
+            (SELECT h.snippet FROM page_hits h WHERE h.doc_id = d.id ORDER BY h.rank
+             LIMIT 1) AS snippet,
+            (SELECT h.page_no FROM page_hits h WHERE h.doc_id = d.id ORDER BY h.rank
+             LIMIT 1) AS page_no
+        FROM best JOIN documents d ON d.id = best.doc_id
+        WHERE 1 = 1{where} ORDER BY best.rank, d.seq LIMIT ?"""
+    rows = db.conn.execute(sql, (query, query, *params, limit))
+    return [dict(r) for r in rows]
+
+
+def search_classes(db: sqlite_utils.Database) -> list[str]:
+    """The record classes documents have, for the search form's filter."""
+    rows = db.conn.execute("SELECT DISTINCT record_class FROM documents WHERE record_class"
+                           " IS NOT NULL ORDER BY record_class")
+    return [row["record_class"] for row in rows]
+
+
+# ---- the desk's queues and figures (paper QA, pages per minute)
+
+
+def qa_candidates(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Records with a flagged page and no QA verdict yet, whose paper is still in its box,
+    oldest first, with ``flagged_count``."""
+    rows = db.conn.execute(
+        "SELECT d.*, (SELECT COUNT(*) FROM pages p WHERE p.doc_id = d.id AND p.flagged = 1)"
+        " AS flagged_count FROM documents d"
+        " WHERE d.qa_status IS NULL AND d.box IS NOT NULL"
+        " AND COALESCE(d.paper_status, 'in_box') = 'in_box'"
+        " AND d.state IN (?, ?, ?, ?)"
+        " AND EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = d.id AND p.flagged = 1)"
+        " ORDER BY d.seq", (PROCESSED, NEEDS_REVIEW, FILED, STORED))
+    return [dict(r) for r in rows]
+
+
+def batch_throughput(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """Per batch: pages OCRed, from its first document's arrival to its last OCR result
+    (``started``, ``finished``), for the desk's pages per minute."""
+    rows = db.conn.execute(
+        "SELECT d.batch_id AS batch, SUM(d.pages) AS pages, MIN(d.created_at) AS started,"
+        " MAX((SELECT MAX(e.at) FROM events e WHERE e.subject = d.id"
+        "      AND e.action = 'document.ocr_completed')) AS finished"
+        " FROM documents d WHERE d.pages IS NOT NULL GROUP BY d.batch_id")
+    return {row["batch"]: dict(row) for row in rows}

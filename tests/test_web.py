@@ -14,8 +14,12 @@ from starlette.testclient import TestClient
 from s4 import accounts
 from s4 import db as store_db
 from s4.cli import cli
+from s4.context import HomeContext
+from s4.services import paper
+from s4.services import retention as retention_service
 from s4.web import auth
 from s4.web.app import SECURITY_HEADERS, create_app
+from tests.test_disposal import _stored_doc
 from tests.web_support import (
     PASSWORD,
     ROLE_USERS,
@@ -39,6 +43,32 @@ EXPECTED = {
     ("GET", "/documents/{doc}/pdf"): {RM, AU},
     ("GET", "/audit"): {RM, AU},
     ("POST", "/account/sign-out"): {OP, RM, AU, AD},
+    # part 2: the decision screens
+    ("POST", "/documents/{doc}/retry"): {OP},
+    ("POST", "/documents/{doc}/rescan"): {OP, RM},
+    ("GET", "/review"): {RM},
+    ("GET", "/review/{doc}"): {RM},
+    ("POST", "/review/{doc}"): {RM},
+    ("GET", "/qa"): {OP, RM},
+    ("GET", "/qa/{doc}"): {OP, RM},
+    ("POST", "/qa/{doc}"): {OP, RM},
+    ("GET", "/paper"): {OP, RM, AU},
+    ("GET", "/paper/{box}"): {OP, RM, AU},
+    ("POST", "/paper/{box}/destroy"): {RM},
+    ("GET", "/certificates/{cert}"): {RM, AU},
+    ("GET", "/certificates/{cert}/pdf"): {RM, AU},
+    ("GET", "/exports/documents.csv"): {RM, AU},
+    ("GET", "/exports/certificates.csv"): {RM, AU},
+    ("GET", "/retention"): {RM, AU},
+    ("GET", "/retention/due.csv"): {RM, AU},
+    ("POST", "/retention/holds"): {RM},
+    ("POST", "/retention/holds/{hold}/lift"): {RM},
+    ("POST", "/retention/events"): {RM},
+    ("GET", "/search"): {OP, RM, AU},
+    ("GET", "/admin/users"): {AD},
+    ("POST", "/admin/users"): {AD},
+    ("POST", "/admin/users/{name}/disable"): {AD},
+    ("POST", "/admin/users/{name}/password"): {AD},
 }
 
 
@@ -51,6 +81,19 @@ def desk(home, db):
     return home, app, clock, doc_id
 
 
+@pytest.fixture
+def desk_with_records(desk, db):
+    """The desk, plus a destroyed box with its certificate, a hold and a spare account."""
+    home = desk[0]
+    accounts.add_user(db, "spare", [OP], PASSWORD, "test-admin")
+    with HomeContext.open(home, actor="A. Approver") as ctx:
+        _stored_doc(home, db, "box-gone", "complaint")
+        certificate = paper.destroy(ctx, ["box-gone"], "shred", "B. Witness").certificate
+        hold = retention_service.place_hold(ctx, "FOI 2026/7", "reference", "REF-1")
+    return (*desk, {"{cert}": certificate["certificate"], "{hold}": hold["id"],
+                    "{name}": "spare"})
+
+
 def client_for(app, role: str | None) -> TestClient:
     client = TestClient(app, raise_server_exceptions=False)
     if role is not None:
@@ -58,9 +101,12 @@ def client_for(app, role: str | None) -> TestClient:
     return client
 
 
-def concrete(path: str, doc_id: str) -> str:
-    return (path.replace("{box}", "box-1").replace("{doc}", doc_id)
+def concrete(path: str, doc_id: str, names: dict[str, str] | None = None) -> str:
+    path = (path.replace("{box}", "box-1").replace("{doc}", doc_id)
             .replace("{page:int}", "1"))
+    for name, value in (names or {}).items():
+        path = path.replace(name, value)
+    return path
 
 
 def test_every_guarded_route_is_in_the_matrix(desk):
@@ -71,11 +117,12 @@ def test_every_guarded_route_is_in_the_matrix(desk):
             assert rule.roles == EXPECTED[(method, rule.path)], rule.path
 
 
-def test_authorisation_matrix_every_route_every_role_and_signed_out(desk):
-    home, app, _clock, doc_id = desk
+def test_authorisation_matrix_every_route_every_role_and_signed_out(desk_with_records):
+    home, app, _clock, doc_id, names = desk_with_records
+    before = {e["seq"] for e in events(home)}
     clients = {role: client_for(app, role) for role in (None, *accounts.ROLES)}
     for (method, path), allowed in EXPECTED.items():
-        url = concrete(path, doc_id)
+        url = concrete(path, doc_id, names)
         for role, client in clients.items():
             if method == "POST":  # a fresh session each time: signing out ends it
                 client = client_for(app, role)
@@ -91,10 +138,17 @@ def test_authorisation_matrix_every_route_every_role_and_signed_out(desk):
             elif role is None or role not in allowed:
                 assert response.status_code == 403, where
                 assert "nothing was changed" in response.text, where
-            else:
-                assert response.status_code in (200, 303), where
+            else:  # allowed: done (200/303), or the empty form refused as bad input (400)
+                assert response.status_code in (200, 303, 400), where
                 if method == "GET":
                     assert response.status_code == 200, where
+    # Refused requests changed nothing; the empty forms the allowed roles posted changed
+    # nothing but the spare account (disabled by the admin) and the downloads and exports.
+    changed = [e for e in events(home) if e["seq"] not in before]
+    assert {e["action"] for e in changed} <= {"document.downloaded", "export.downloaded",
+                                              "user.disabled", "user.signed_in",
+                                              "user.signed_out"}, changed
+    assert {e["actor"] for e in changed if e["action"] == "user.disabled"} == {ROLE_USERS[AD]}
     # An operator was refused the PDF: no download was recorded for anyone but allowed roles.
     downloaders = {e["actor"] for e in events(home, "document.downloaded")}
     assert downloaders == {ROLE_USERS[RM], ROLE_USERS[AU]}

@@ -1,7 +1,8 @@
 """The desk in a real browser: Debian's Chromium driven by Playwright against `s4 serve`.
 
 The server is the real command in its own process, on a home whose record went through the
-real line (Tesseract, ocrmypdf). Each screen's screenshot is saved into docs/screenshots/.
+real line (Tesseract, ocrmypdf). With S4_SCREENSHOTS=1, each screen's screenshot is saved
+into docs/screenshots/ (ordinary runs leave the work tree alone).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from tests.web_support import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def shot(page, name: str) -> None:
+    """Save the screen for the README, only when asked (S4_SCREENSHOTS=1)."""
+    if os.environ.get("S4_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
 def free_port() -> int:
@@ -72,7 +80,6 @@ def served(home):
 
 def test_sign_in_see_batches_open_a_document_see_its_page_and_sign_out(served):
     base, doc = served
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -84,17 +91,17 @@ def test_sign_in_see_batches_open_a_document_see_its_page_and_sign_out(served):
         expect(page).to_have_url(f"{base}/sign-in?next=%2Fbatches")
         page.get_by_label("User name").fill("rita")
         page.get_by_label("Password").fill(PASSWORD)
-        page.screenshot(path=SCREENSHOTS / "sign-in.png")
+        shot(page, "sign-in")
         page.get_by_role("button", name="Sign in").click()
 
         expect(page).to_have_url(f"{base}/batches")
         expect(page.get_by_role("heading", level=1)).to_have_text("Batches")
         expect(page.get_by_role("cell", name="box-7", exact=True).first).to_be_visible()
-        page.screenshot(path=SCREENSHOTS / "batches.png")
+        shot(page, "batches")
 
         page.get_by_role("link", name="box-7").first.click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Box box-7")
-        page.screenshot(path=SCREENSHOTS / "box.png")
+        shot(page, "box")
 
         page.get_by_role("link", name=doc["id"]).first.click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Document {doc['id']}")
@@ -103,15 +110,15 @@ def test_sign_in_see_batches_open_a_document_see_its_page_and_sign_out(served):
         wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth") > 0, 60,
                  "the page image to load")
         assert image.evaluate("img => img.naturalWidth") == 900
-        page.screenshot(path=SCREENSHOTS / "document.png")
+        shot(page, "document")
 
         page.get_by_role("link", name="Audit").click()
         expect(page.get_by_text("The whole log verifies")).to_be_visible()
-        page.screenshot(path=SCREENSHOTS / "audit.png")
+        shot(page, "audit")
 
         page.get_by_role("link", name="Home").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, rita")
-        page.screenshot(path=SCREENSHOTS / "home.png")
+        shot(page, "home")
 
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(f"{base}/sign-in")

@@ -81,3 +81,26 @@ def events(home: Home, action_prefix: str = "") -> list[dict]:
 
 def pdf_path(home: Home) -> Path:
     return home.work / "seed" / "letter.pdf"
+
+
+def seed_review_document(home: Home, database, box: str = "box-1",
+                         text: str = "Council Tax bill account 12345678") -> str:
+    """A record whose class S4 was unsure of: waiting for a records manager."""
+    doc_id = seed_document(home, database, box)
+    store_db.update_document(
+        database, doc_id, "test", "document.needs_review", {},
+        state=store_db.NEEDS_REVIEW, proposed_class="council-tax", class_confidence=0.55,
+        classification='{"reason": "below the threshold", "alternatives": '
+                       '[["business-rates", 0.3]], "evidence": []}',
+        document_date="2024-04-01", refs='["12345678"]')
+    return doc_id
+
+
+def quarantine(home: Home, database, doc_id: str, reason: str) -> None:
+    """Quarantine a seeded record the way the line does: its file kept under quarantine/."""
+    kept = home.quarantine / doc_id / "letter.pdf"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(pdf_path(home).read_bytes())
+    store_db.update_document(database, doc_id, "test", "document.quarantined",
+                             {"reason": reason}, state=store_db.QUARANTINED,
+                             quarantine_reason=reason, quarantine_path=str(kept))

@@ -8,6 +8,7 @@ picks the documents up at its next rescan).
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,3 +116,45 @@ def rescan(ctx: HomeContext, doc_id: str, path: Path, reason: str) -> str:
     log.info("%s: re-scan of %s registered as %s", display_name(path.name), doc_id,
              claim.doc_id)
     return claim.doc_id
+
+
+#: The largest re-scan the desk accepts in one upload.
+UPLOAD_LIMIT_BYTES = 200 * 1024 * 1024
+UPLOAD_SUFFIXES = (".pdf", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+
+def upload_area(ctx: HomeContext) -> Path:
+    """Where uploaded re-scans wait while they are registered (outside the inbox, so the
+    watcher never claims a half-written upload, and outside work/, which recovery owns)."""
+    return ctx.home.root / "uploads"
+
+
+def rescan_upload(ctx: HomeContext, doc_id: str, file_name: str, chunks, reason: str,
+                  limit: int = UPLOAD_LIMIT_BYTES) -> str:
+    """A re-scan sent through the desk: save it (at most ``limit`` bytes) and register it
+    with ``rescan``. ``chunks`` yields the upload's bytes. The saved copy is removed once
+    the line has its own copy; a refusal leaves nothing behind."""
+    get(ctx, doc_id)
+    if not reason.strip():
+        raise UsageProblem("say why the paper was scanned again")
+    suffix = Path(file_name or "").suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise UsageProblem(f"choose a PDF, TIFF, PNG or JPEG scan (the file "
+                           f"{display_name(file_name or '(none)')!r} is not one)")
+    folder = upload_area(ctx) / secrets.token_hex(8)
+    folder.mkdir(parents=True)
+    target = folder / f"rescan-of-{doc_id}{suffix}"
+    try:
+        size = 0
+        with target.open("wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise UsageProblem(f"the file is larger than {limit // (1024 * 1024)} MB;"
+                                       " split the scan or drop it into the inbox")
+                handle.write(chunk)
+        if size == 0:
+            raise UsageProblem("the uploaded file is empty")
+        return rescan(ctx, doc_id, target, reason)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

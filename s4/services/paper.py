@@ -104,7 +104,37 @@ def qa(ctx: HomeContext, doc_id: str, passed: bool, reason: str) -> Outcome:
     return Outcome(changed=[doc_id])
 
 
+@dataclass(frozen=True)
+class QaItem:
+    """A record waiting for a person's QA verdict, and why."""
+
+    doc: dict[str, Any]
+    flagged_pages: list[dict[str, Any]]  # the pages rows that are flagged, with their flags
+    why: str  # "flagged pages", later also "QA sample"
+
+
+def qa_queue(ctx: HomeContext) -> list[QaItem]:
+    """The records that need a person's QA check before their paper may go: today those
+    with flagged pages (the one list the desk's /qa shows; QA sampling adds to it here)."""
+    items = []
+    for doc in store_db.qa_candidates(ctx.db):
+        flagged = [page for page in store_db.pages_of(ctx.db, doc["id"]) if page["flagged"]]
+        items.append(QaItem(doc, flagged, "flagged pages"))
+    return items
+
+
 # --------------------------------------------------------------------------- destroy
+
+
+class WitnessIsApprover(UsageProblem):
+    """A destruction named its own approver as the witness: refused, nothing recorded."""
+
+
+def _same_person(witness: str, actor: str) -> bool:
+    def key(name: str) -> str:
+        return " ".join(name.casefold().split())
+
+    return key(witness) == key(actor)
 
 
 @dataclass
@@ -123,6 +153,12 @@ def destroy(ctx: HomeContext, boxes: list[str], method: str, witness: str,
     Refused, with every blocking document in ``blocked`` and one refusal each, unless every
     document still in the boxes is eligible; then nothing is recorded. Boxes with nothing
     to destroy, or an empty council name, raise UsageProblem."""
+    if not witness.strip():
+        raise UsageProblem("name the witness: the person who saw the paper destroyed")
+    if _same_person(witness, ctx.actor):
+        raise WitnessIsApprover(
+            f"the witness must be a different person from the one recording the "
+            f"destruction ({ctx.actor}); name the person who watched it")
     result = Destruction(finished_certificates=finish_interrupted(ctx))
     try:
         with issuing(ctx):

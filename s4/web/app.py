@@ -32,8 +32,9 @@ from s4.config import ConfigError, Home, WebSettings
 from s4.context import HomeContext
 from s4.events import readable_details
 from s4.services import audit as audit_service
+from s4.services import exports as exports_service
 from s4.services import paper as paper_service
-from s4.web import pages
+from s4.web import decisions, pages
 from s4.web.auth import (
     ANY_ROLE,
     READERS,
@@ -45,6 +46,7 @@ from s4.web.auth import (
     safe_next,
     session_cookie_kwargs,
 )
+from s4.web.common import context_for
 
 log = logging.getLogger("s4.web")
 HERE = Path(__file__).parent
@@ -71,6 +73,7 @@ class DeskState:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.filters["details"] = readable_details
         self.templates.env.filters["when"] = _when
+        self.caches: dict[str, dict[str, Any]] = {"pipelines": {}, "schedules": {}}
 
     def web_settings(self) -> WebSettings:
         return self.settings.web
@@ -91,13 +94,16 @@ class DeskState:
         context["can_read"] = bool(roles & READERS)
         context["can_audit"] = bool(roles & RECORD_READERS)
         context["is_admin"] = accounts.ADMIN in roles
+        context["is_records_manager"] = accounts.RECORDS_MANAGER in roles
+        context["does_qa"] = bool(roles & {accounts.OPERATOR, accounts.RECORDS_MANAGER})
         context["council"] = self.settings.s4.council
         return self.templates.TemplateResponse(request, template, context,
                                                status_code=status_code)
 
     def refusal(self, request: Request, session: accounts.Session | None,
-                message: str) -> Response:
-        return self.render(request, "refused.html", 403, session=session, message=message)
+                message: str, status_code: int = 403) -> Response:
+        return self.render(request, "refused.html", status_code, session=session,
+                           message=message)
 
 
 def _when(stamp: str | None) -> str:
@@ -180,13 +186,25 @@ def _count_rows(counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @guarded("/batches", READERS)
 def batches_page(desk: Desk) -> Response:
     batches = _count_rows(store_db.batch_counts(desk.database))
+    throughput = store_db.batch_throughput(desk.database)
     totals: Counter[str] = Counter()
     for batch in batches:
         totals.update(batch["states"])
+        batch["pages_per_minute"] = _pages_per_minute(throughput.get(batch["id"]))
     return desk.render(
         "batches.html", batches=batches, totals=totals, states=_states_seen(totals),
         quarantined=store_db.documents_in_states(desk.database, (store_db.QUARANTINED,)),
-        boxes=store_db.known_boxes(desk.database))
+        boxes=store_db.known_boxes(desk.database),
+        may_retry=accounts.OPERATOR in desk.session.roles)
+
+
+def _pages_per_minute(figures: dict[str, Any] | None) -> float | None:
+    """Pages OCRed per minute from the batch's first arrival to its last OCR result."""
+    if not figures or not figures["finished"] or not figures["pages"]:
+        return None
+    seconds = (accounts.parse_stamp(figures["finished"])
+               - accounts.parse_stamp(figures["started"])).total_seconds()
+    return round(figures["pages"] / max(seconds, 1.0) * 60, 1)
 
 
 def _states_seen(totals: Counter[str]) -> list[str]:
@@ -212,13 +230,13 @@ def box_page(desk: Desk) -> Response:
         "box.html", box=box, docs=docs, totals=totals, states=_states_seen(totals),
         pages=sum(d["pages"] or 0 for d in docs), blockers=blockers, earliest=earliest,
         paper_problem=paper_problem,
-        quarantined=[d for d in docs if d["state"] == store_db.QUARANTINED])
+        quarantined=[d for d in docs if d["state"] == store_db.QUARANTINED],
+        may_retry=accounts.OPERATOR in desk.session.roles)
 
 
 def _context(desk: Desk) -> HomeContext:
     """The request's home for a service, acting as the signed-in person."""
-    return HomeContext(desk.state.home, desk.database, desk.state.settings,
-                       desk.session.user_name)
+    return context_for(desk)
 
 
 def _document_or_404(desk: Desk) -> dict[str, Any]:
@@ -247,7 +265,10 @@ def document_page(desk: Desk) -> Response:
         history=store_db.events_for(desk.database, doc["id"]),
         has_pdf=pages.record_pdf(doc) is not None, paper_check=paper_check,
         paper_problem=paper_problem, may_download=bool(desk.session.roles & RECORD_READERS),
-        image_width=pages.DEFAULT_WIDTH)
+        image_width=pages.DEFAULT_WIDTH,
+        may_retry=accounts.OPERATOR in desk.session.roles,
+        may_rescan=bool(desk.session.roles & {accounts.OPERATOR, accounts.RECORDS_MANAGER}),
+        may_review=accounts.RECORDS_MANAGER in desk.session.roles)
 
 
 @guarded("/documents/{doc}/pages/{page:int}.png", READERS)
@@ -303,10 +324,12 @@ def audit_page(desk: Desk) -> Response:
         for event in store_db.audit_trail(desk.database, **criteria):
             shown.append(event)
             matched += 1
-    report = audit_service.verify(_context(desk))
+    ctx = _context(desk)
+    report = audit_service.verify(ctx)
     return desk.render("audit.html", chosen=chosen, errors=errors,
                        events=list(reversed(shown)), matched=matched, report=report,
-                       limit=AUDIT_ROWS_SHOWN)
+                       limit=AUDIT_ROWS_SHOWN,
+                       certificates=list(exports_service.certificate_rows(ctx)))
 
 
 # ---- errors and headers
@@ -381,6 +404,8 @@ def create_app(home: Home, clock: Callable[[], datetime] = accounts.utc_now) -> 
         Route("/documents/{doc}/pages/{page:int}.png", page_image),
         Route("/documents/{doc}/pdf", document_pdf),
         Route("/audit", audit_page),
+        *(Route(path, handler, methods=methods) for path, handler, methods in
+          decisions.ROUTES),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],

@@ -54,14 +54,23 @@ class RouteRule:
 ROUTE_RULES: list[RouteRule] = []  # every guarded route, for the desk's own tests and docs
 
 
-def guarded(path: str, roles: frozenset[str], methods: tuple[str, ...] = ("GET",)
+FORM_LIMIT_BYTES = 1024 * 1024  # an ordinary form; uploads declare their own limit
+
+
+def guarded(path: str, roles: frozenset[str], methods: tuple[str, ...] = ("GET",),
+            max_body: int = FORM_LIMIT_BYTES,
             ) -> Callable[[Callable[[Desk], Response]], Callable]:
-    """Wrap a handler: signed in, one of ``roles``, and (for POST) the CSRF token."""
+    """Wrap a handler: signed in, one of ``roles``, and (for POST) the CSRF token. A
+    body larger than ``max_body`` is refused before it is read."""
 
     def wrap(handler: Callable[[Desk], Response]) -> Callable:
         ROUTE_RULES.append(RouteRule(path, methods, roles))
 
         async def endpoint(request: Request) -> Response:
+            if request.method == "POST" and _declared_length(request) > max_body:
+                return request.app.state.desk.refusal(
+                    request, None, f"What was sent is larger than {max_body // (1024 * 1024)}"
+                    " MB, so it was not read; nothing was changed.", status_code=413)
             form = await request.form() if request.method == "POST" else None
             try:
                 return await run_in_threadpool(_run, handler, roles, request, form)
@@ -74,6 +83,13 @@ def guarded(path: str, roles: frozenset[str], methods: tuple[str, ...] = ("GET",
         return endpoint
 
     return wrap
+
+
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.headers.get("content-length", "0"))
+    except ValueError:
+        return 0
 
 
 def _run(handler: Callable[[Desk], Response], roles: frozenset[str], request: Request,
