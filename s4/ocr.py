@@ -59,6 +59,8 @@ class OcrJob:
     settings: dict[str, Any]
     jobs: int = 1
     max_file_bytes: int = 500 * 1024 * 1024
+    attempt: int = 1  # the document's attempt number: with doc_id, names the job
+    sha256: str | None = None  # the scan as received: what a remote worker must be sent
 
 
 @dataclass
