@@ -53,7 +53,7 @@ QUEUE = "s4-ocr"
 TASK = "s4.ocr"
 RESULTS = "s4:results"
 WORKER_PREFIX = "s4:workers:"
-PAGES = "s4:pages"  # sorted set: "<job>|<host>|<pages>" scored by the time it finished
+PAGES = "s4:pages"  # sorted set: "<job>|<worker>|<pages>" scored by the time it finished
 PAGES_WINDOW_SECONDS = 600.0
 # Outputs and inputs wait this long in Redis past the job's own time limit at most.
 KEY_SLACK_SECONDS = 3600
@@ -102,15 +102,15 @@ def redis_client(url: str) -> redis.Redis:
                                 health_check_interval=10)
 
 
-def broker_problem(exc: BaseException) -> str:
+def broker_problem(exc: BaseException, settings: OcrWorkerSettings) -> str:
     """A broker error in words, without the address (it may carry the password)."""
-    if isinstance(exc, redis.AuthenticationError):
-        return "the broker refused the password (check the environment variable named by " \
-               "[ocr] broker_password_env)"
-    if isinstance(exc, redis.ResponseError) and "NOAUTH" in str(exc):
-        return "the broker wants a password: set the environment variable named by [ocr] " \
-               "broker_password_env"
-    return f"the broker cannot be reached ({type(exc).__name__})"
+    variable = f"${settings.broker_password_env}"
+    if isinstance(exc, redis.AuthenticationError | redis.ResponseError) and (
+            "NOAUTH" in str(exc) or "auth" in str(exc).lower()):
+        if not os.environ.get(settings.broker_password_env):
+            return f"the broker wants a password: set {variable} ([ocr] broker_password_env)"
+        return f"the broker refused the password in {variable}"
+    return f"the broker cannot be reached ({type(exc).__name__}); is redis-server running there?"
 
 
 # --------------------------------------------------------------------------- versions
@@ -210,8 +210,14 @@ class _Heartbeat(threading.Thread):
                 self.beat()
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(pid: int | None = None) -> str:
+    """``host:pid`` of an ``s4 worker`` (its main process): its name in the registry."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+def process_name() -> str:
+    """``host:worker-pid/process-pid`` of the OCR process running a job (a prefork child)."""
+    return f"{worker_name(os.getppid())}/{os.getpid()}"
 
 
 def _push(client: redis.Redis, result: dict[str, Any], lease: float) -> None:
@@ -223,7 +229,7 @@ def _ocr_task(task: Any, payload: dict[str, Any]) -> None:
     client = _client(task.app.conf.broker_url)
     job = payload["key"]
     lease = float(payload["lease_seconds"])
-    me = worker_name()
+    me = process_name()
     base = {"key": job, "doc_id": payload["doc_id"], "worker": me}
     if client.exists(key("abandoned", job)):
         log.info("%s: the line no longer waits for this job; skipped", job)
@@ -289,7 +295,7 @@ def _run(client: redis.Redis, payload: dict[str, Any]) -> dict[str, Any]:
             with client.pipeline() as pipe:
                 pipe.set(key("output", job) + ":pdf", pdf, ex=keep)
                 pipe.set(key("output", job) + ":txt", text, ex=keep)
-                pipe.zadd(PAGES, {f"{job}|{socket.gethostname()}|{len(outcome.pages)}":
+                pipe.zadd(PAGES, {f"{job}|{worker_name(os.getppid())}|{len(outcome.pages)}":
                                   time.time()})
                 pipe.zremrangebyscore(PAGES, 0, time.time() - PAGES_WINDOW_SECONDS)
                 pipe.execute()
@@ -326,11 +332,12 @@ class WorkerRegistry(threading.Thread):
         self.name_key = WORKER_PREFIX + worker_name()
         self.ready = threading.Event()
         self.stopped = threading.Event()
+        self.since = time.time()
 
     def record(self, client: redis.Redis) -> None:
         entry = {"host": socket.gethostname(), "pid": os.getpid(),
                  "concurrency": self.concurrency, "versions": fingerprint(),
-                 "since": time.time()}
+                 "since": self.since}
         client.set(self.name_key, json.dumps(entry), ex=int(self.every * 3))
 
     def run(self) -> None:

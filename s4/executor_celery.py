@@ -334,7 +334,7 @@ class CeleryExecutor:
     def _note_down(self, exc: BaseException) -> None:
         if not self._broker_down:
             log.error("OCR broker %s: %s; documents wait and are sent when it is back",
-                      shown_broker(self.settings), broker_problem(exc))
+                      shown_broker(self.settings), broker_problem(exc, self.settings))
         self._broker_down = True
 
     def _note_up(self) -> None:

@@ -44,7 +44,8 @@ def worker(obj: Context, concurrency: int | None) -> None:
     try:
         redis_client(url).ping()
     except redis.RedisError as exc:
-        fail(f"OCR broker {shown_broker(settings)}: {broker_problem(exc)}", EXIT_ENVIRONMENT)
+        fail(f"OCR broker {shown_broker(settings)}: {broker_problem(exc, settings)}",
+             EXIT_ENVIRONMENT)
     app = make_app(settings)
     registry = WorkerRegistry(url, processes)
     registry.start()
