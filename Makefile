@@ -61,6 +61,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/celery_bench.py
 
 evaluate: install
 	$(BIN)/python bench/classify_holdout.py

@@ -79,7 +79,7 @@ class CeleryExecutor:
         self._capacity = 1
         self._capacity_checked = -CAPACITY_REFRESH_SECONDS
         self._last_check = -CHECK_EVERY_SECONDS
-        self._broker_down = False
+        self.health = BrokerHealth(settings)
         self._pause = threading.Event()  # never set: a pause that is not a busy loop
 
     # ---------------------------------------------------------------- capacity
@@ -151,11 +151,11 @@ class CeleryExecutor:
                                                          "interval_start": 0.2,
                                                          "interval_step": 0.5})
         except Exception as exc:  # the broker is down: try again at the next poll
-            self._note_down(exc)
+            self.health.down(exc)
             sent.sent = False
             return
         sent.sent, sent.started_at, sent.missing_since = True, None, None
-        self._note_up()
+        self.health.up()
 
     # ---------------------------------------------------------------- poll
 
@@ -192,10 +192,10 @@ class CeleryExecutor:
                     break
                 raw.append(more)
         except redis.RedisError as exc:
-            self._note_down(exc)
+            self.health.down(exc)
             self._pause.wait(min(block, 0.5))  # the broker is down: nothing to wait on
             return events
-        self._note_up()
+        self.health.up()
         for item in raw:
             event = self._result(json.loads(item))
             if event is not None:
@@ -207,7 +207,7 @@ class CeleryExecutor:
         if sent is None or sent.key != result.get("key"):
             log.info("%s: a result for a job no longer waited for (a duplicate, or an "
                      "earlier attempt) from %s: dropped", result.get("key"), result.get("worker"))
-            self._forget_outputs(result.get("key", ""))
+            forget_outputs(self.redis, result.get("key", ""))
             return None
         job, kind = sent.job, result["kind"]
         where = result.get("worker", "a worker")
@@ -216,7 +216,7 @@ class CeleryExecutor:
             self._send(sent)
             return None
         self._jobs.pop(job.doc_id)
-        self._forget_job(sent.key)
+        forget_input(self.redis, sent.key)
         if kind == "crashed":
             return self._crashed(sent, result["detail"])
         if kind == "refused":
@@ -229,32 +229,11 @@ class CeleryExecutor:
                                        "(SHA-256 differs)")
         outcome = OcrOutcome(**result["outcome"])
         if outcome.ok:
-            problem = self._write_outputs(sent, result, outcome)
+            problem = write_outputs(self.redis, sent, result, outcome)
             if problem:
                 return self._crashed(sent, problem)
         log.info("%s: OCR done on %s", sent.key, where)
         return JobDone(job, outcome)
-
-    def _write_outputs(self, sent: _Sent, result: dict[str, Any],
-                       outcome: OcrOutcome) -> str | None:
-        """Put the worker's PDF and text into the work dir once their hashes check out."""
-        base = key("output", sent.key)
-        pdf, text = self.redis.get(base + ":pdf"), self.redis.get(base + ":txt")
-        self._forget_outputs(sent.key)
-        if pdf is None or text is None:
-            return "the OCR result was gone from the broker before it could be collected"
-        if sha256(pdf) != result.get("pdf_sha256") or sha256(text) != result.get("text_sha256"):
-            return "the OCR result came back damaged (SHA-256 differs)"
-        work_dir = Path(sent.job.work_dir)
-        paths = {}
-        for suffix, data in ((".pdf", pdf), (".txt", text)):
-            target = work_dir / f"{sent.job.doc_id}{suffix}"
-            partial = work_dir / f"{sent.job.doc_id}.partial-{os.getpid()}{suffix}"
-            partial.write_bytes(data)
-            os.replace(partial, target)
-            paths[suffix] = str(target)
-        outcome.output_pdf, outcome.text_path = paths[".pdf"], paths[".txt"]
-        return None
 
     def _check_leases(self) -> list[ExecutorEvent]:
         """Crashes the broker shows: a started job whose lease lapsed, or that overran."""
@@ -268,45 +247,21 @@ class CeleryExecutor:
                     pipe.exists(key("lease", sent.key))
                 answers = pipe.execute()
         except redis.RedisError as exc:
-            self._note_down(exc)
+            self.health.down(exc)
             return []
-        self._note_up()
+        self.health.up()
         events: list[ExecutorEvent] = []
         now = self.clock()
         for index, sent in enumerate(waiting):
-            state, leased = answers[2 * index], answers[2 * index + 1]
-            if state is None and not leased:
-                # The broker forgot the job (restarted without its data): send it again,
-                # unless a worker still holding it answers within half a lease.
-                if sent.missing_since is None:
-                    sent.missing_since = now
-                elif now - sent.missing_since >= self.settings.lease_seconds / 2:
-                    log.warning("%s: the broker lost the job (restarted?); sending it again",
-                                sent.key)
-                    self._send(sent)
-                continue
-            sent.missing_since = None
-            if state == b"ended" and not leased:
-                # The worker finished; its result should be on the list by now.
-                sent.ended_since = sent.ended_since or now
-                if now - sent.ended_since >= self.settings.lease_seconds:
-                    self._abandon(sent.key)
-                    events.append(self._crashed(sent, (
-                        "the OCR worker finished but its result never arrived")))
-                continue
-            if state == b"started" or leased:
-                sent.started_at = sent.started_at or now
-                if not leased:
-                    self._abandon(sent.key)
-                    events.append(self._crashed(sent, (
-                        f"the OCR worker sent no heartbeat for "
-                        f"{self.settings.lease_seconds:g} s (its machine stopped or lost the "
-                        "network)")))
-                elif now - sent.started_at > self.job_seconds:
-                    self._abandon(sent.key)
-                    events.append(self._crashed(sent, (
-                        f"the OCR worker took longer than {self.job_seconds:.0f} s and was "
-                        "given up")))
+            verdict = lease_verdict(sent, answers[2 * index], bool(answers[2 * index + 1]), now,
+                                    self.settings.lease_seconds, self.job_seconds)
+            if verdict == RESEND:
+                log.warning("%s: the broker lost the job (restarted?); sending it again",
+                            sent.key)
+                self._send(sent)
+            elif verdict is not None:
+                abandon(self.redis, sent.key, self.job_seconds)
+                events.append(self._crashed(sent, verdict))
         return events
 
     def _crashed(self, sent: _Sent, detail: str) -> WorkerCrashed:
@@ -314,44 +269,103 @@ class CeleryExecutor:
         log.warning("%s: %s", sent.job.doc_id, detail)
         return WorkerCrashed(sent.job, detail)
 
-    # ---------------------------------------------------------------- housekeeping
-
-    def _abandon(self, job: str) -> None:
-        """A worker that gets this job later skips it; its bytes are dropped now."""
-        with contextlib.suppress(redis.RedisError):
-            self.redis.set(key("abandoned", job), 1,
-                           ex=int(self.job_seconds + KEY_SLACK_SECONDS))
-            self.redis.delete(key("input", job))
-
-    def _forget_job(self, job: str) -> None:
-        with contextlib.suppress(redis.RedisError):
-            self.redis.delete(key("input", job))
-
-    def _forget_outputs(self, job: str) -> None:
-        with contextlib.suppress(redis.RedisError):
-            self.redis.delete(key("output", job) + ":pdf", key("output", job) + ":txt")
-
-    def _note_down(self, exc: BaseException) -> None:
-        if not self._broker_down:
-            log.error("OCR broker %s: %s; documents wait and are sent when it is back",
-                      shown_broker(self.settings), broker_problem(exc, self.settings))
-        self._broker_down = True
-
-    def _note_up(self) -> None:
-        if self._broker_down:
-            log.warning("OCR broker %s is back", shown_broker(self.settings))
-        self._broker_down = False
-
     def close(self) -> None:
         """Stop waiting: jobs still out are abandoned (the line resumes them at next start
         as new attempts, so a late result cannot be recorded twice)."""
         for sent in self._jobs.values():
-            self._abandon(sent.key)
+            abandon(self.redis, sent.key, self.job_seconds)
         self._jobs.clear()
         with contextlib.suppress(Exception):
             self.redis.close()
         with contextlib.suppress(Exception):
             self.app.close()
+
+def write_outputs(client: redis.Redis, sent: _Sent, result: dict[str, Any],
+              outcome: OcrOutcome) -> str | None:
+    """Put the worker's PDF and text into the work dir once their hashes check out."""
+    base = key("output", sent.key)
+    pdf, text = client.get(base + ":pdf"), client.get(base + ":txt")
+    forget_outputs(client, sent.key)
+    if pdf is None or text is None:
+        return "the OCR result was gone from the broker before it could be collected"
+    if sha256(pdf) != result.get("pdf_sha256") or sha256(text) != result.get("text_sha256"):
+        return "the OCR result came back damaged (SHA-256 differs)"
+    work_dir = Path(sent.job.work_dir)
+    paths = {}
+    for suffix, data in ((".pdf", pdf), (".txt", text)):
+        target = work_dir / f"{sent.job.doc_id}{suffix}"
+        partial = work_dir / f"{sent.job.doc_id}.partial-{os.getpid()}{suffix}"
+        partial.write_bytes(data)
+        os.replace(partial, target)
+        paths[suffix] = str(target)
+    outcome.output_pdf, outcome.text_path = paths[".pdf"], paths[".txt"]
+    return None
+
+
+RESEND = "resend"
+
+
+def lease_verdict(sent: _Sent, state: bytes | None, leased: bool, now: float,
+                  lease_seconds: float, job_seconds: float) -> str | None:
+    """What the broker's view of a job means: None (wait), RESEND, or why it crashed."""
+    if state is None and not leased:
+        # The broker forgot the job (restarted without its data): send it again, unless a
+        # worker still holding it answers within half a lease.
+        sent.missing_since = sent.missing_since or now
+        return RESEND if now - sent.missing_since >= lease_seconds / 2 else None
+    sent.missing_since = None
+    if state == b"ended" and not leased:  # finished: its result should be on the list
+        sent.ended_since = sent.ended_since or now
+        if now - sent.ended_since >= lease_seconds:
+            return "the OCR worker finished but its result never arrived"
+        return None
+    if state == b"started" or leased:
+        sent.started_at = sent.started_at or now
+        if not leased:
+            return (f"the OCR worker sent no heartbeat for {lease_seconds:g} s (its machine "
+                    "stopped or lost the network)")
+        if now - sent.started_at > job_seconds:
+            return f"the OCR worker took longer than {job_seconds:.0f} s and was given up"
+    return None
+
+
+# --------------------------------------------------------------------------- broker housekeeping
+
+
+class BrokerHealth:
+    """Says once that the broker is down, and once that it is back."""
+
+    def __init__(self, settings: OcrWorkerSettings):
+        self.settings = settings
+        self.is_down = False
+
+    def down(self, exc: BaseException) -> None:
+        if not self.is_down:
+            log.error("OCR broker %s: %s; documents wait and are sent when it is back",
+                      shown_broker(self.settings), broker_problem(exc, self.settings))
+        self.is_down = True
+
+    def up(self) -> None:
+        if self.is_down:
+            log.warning("OCR broker %s is back", shown_broker(self.settings))
+        self.is_down = False
+
+
+def abandon(client: redis.Redis, job: str, job_seconds: float) -> None:
+    """A worker that gets this job later skips it; its bytes are dropped now."""
+    with contextlib.suppress(redis.RedisError):
+        client.set(key("abandoned", job), 1, ex=int(job_seconds + KEY_SLACK_SECONDS))
+        client.delete(key("input", job))
+
+
+def forget_input(client: redis.Redis, job: str) -> None:
+    with contextlib.suppress(redis.RedisError):
+        client.delete(key("input", job))
+
+
+def forget_outputs(client: redis.Redis, job: str) -> None:
+    with contextlib.suppress(redis.RedisError):
+        client.delete(key("output", job) + ":pdf", key("output", job) + ":txt")
 
 
 def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
