@@ -114,7 +114,8 @@ def test_a_batch_through_two_workers_is_ocred_exactly_once(home, tmp_path, redis
 
 def test_a_worker_killed_mid_job_has_its_document_redelivered_and_recorded_once(
         home, tmp_path, redis_server, s4_processes):
-    use_celery(home, redis_server)
+    # A long lease: what is pinned here is Celery's redelivery, not the lease running out.
+    use_celery(home, redis_server, lease_seconds=60.0)
     _workers(home, redis_server, s4_processes, 2)
     _scans(tmp_path / "scans", 1, pages=3)
     line = s4_processes(home, redis_server, "run", "-v", "run", "--batch", "b1",
