@@ -150,7 +150,7 @@ def test_a_worker_machine_that_vanishes_loses_its_lease_and_the_job_runs_elsewhe
 def test_a_redis_restart_mid_batch_loses_no_document(home, tmp_path, redis_server,
                                                     s4_processes):
     use_celery(home, redis_server)
-    _workers(home, redis_server, s4_processes, 1)
+    (worker,) = _workers(home, redis_server, s4_processes, 1)
     _scans(tmp_path / "scans", 3)
     line = s4_processes(home, redis_server, "run", "-v", "run", "--batch", "b1",
                         str(tmp_path / "scans"))
@@ -161,6 +161,8 @@ def test_a_redis_restart_mid_batch_loses_no_document(home, tmp_path, redis_serve
     assert len(documents) == 3
     _completed_once(documents)
     assert "sending it again" in line.output()
+    for log in (line.output(), worker.output()):  # reconnection messages included
+        assert redis_server.password not in log
 
 
 def test_a_document_that_kills_every_worker_is_quarantined_after_max_attempts(
