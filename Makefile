@@ -9,10 +9,11 @@ DEMO_HOME ?= .demo-home
 SAMPLE_SCANS = $(wildcard samples/scans/scan_*.pdf samples/scans/scan_*.tif \
 	samples/scans/scan_*.jpg samples/scans/scan_*.png)
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd ghostscript unpaper \
-	pngquant poppler-utils qpdf fonts-dejavu-core chromium
+	pngquant poppler-utils qpdf fonts-dejavu-core chromium redis-server
 # Binaries that prove the system packages are present (skip apt-get when they are).
 # chromium: the desk's browser tests drive Debian's build (Playwright never downloads one).
-SYSTEM_BINARIES := tesseract gs unpaper pngquant pdftoppm qpdf
+# redis-server: the broker for OCR on several machines; the tests start their own.
+SYSTEM_BINARIES := tesseract gs unpaper pngquant pdftoppm qpdf redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help install system demo test bench evaluate accuracy lint clean
@@ -62,6 +63,7 @@ bench: install
 	$(BIN)/python bench/bench.py
 	OMP_THREAD_LIMIT=1 $(BIN)/python bench/separation.py --documents 30
 	$(BIN)/python bench/desk.py
+	$(BIN)/python bench/celery_bench.py
 
 evaluate: install
 	$(BIN)/python bench/classify_holdout.py

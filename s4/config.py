@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -265,6 +266,29 @@ class OcrWorkerSettings(StrictModel):
     max_attempts: int = Field(default=3, ge=1)
     # One document's OCR may take this long before its worker is stopped (a hang guard).
     job_timeout_minutes: float = Field(default=60.0, gt=0)
+    # Where OCR runs: "local" (worker processes of the line) or "celery" (`s4 worker`s on
+    # any machine that reaches the Redis broker).
+    executor: Literal["local", "celery"] = "local"
+    broker: str = "redis://127.0.0.1:6379/0"
+    # The NAME of the environment variable holding the broker's password (never the
+    # password itself: s4.toml is readable by operators and copied into support tickets).
+    broker_password_env: str = Field(default="S4_REDIS_PASSWORD",
+                                     pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # A Celery job whose worker sent no heartbeat for this long is charged as a crash.
+    lease_seconds: float = Field(default=30.0, ge=3)
+    # Scans travel through Redis as bytes; larger ones are quarantined with the reason.
+    broker_max_file_megabytes: float = Field(default=200.0, gt=0, le=500)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_without_secrets(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+            raise ValueError("the broker is a Redis address such as redis://10.0.0.5:6379/0")
+        if parsed.password is not None or parsed.username is not None:
+            raise ValueError("do not write the Redis password here: put it in the environment "
+                             "variable named by broker_password_env (default S4_REDIS_PASSWORD)")
+        return value
 
 
 class GeneralSettings(StrictModel):

@@ -41,6 +41,16 @@ workers = 0
 max_attempts = 3
 # How long one document's OCR may take before its worker is stopped (a guard against hangs).
 job_timeout_minutes = 60.0
+# Where OCR runs: "local" (this machine) or "celery" (`s4 worker` on one or more machines,
+# through a Redis broker; see the README's "OCR on several machines").
+executor = "local"
+broker = "redis://127.0.0.1:6379/0"
+# The NAME of the environment variable that holds the Redis password (never the password).
+broker_password_env = "S4_REDIS_PASSWORD"
+# A job whose worker sent no heartbeat for this long counts as a crashed attempt.
+lease_seconds = 30.0
+# Scans travel through Redis as bytes; larger files are quarantined with the reason.
+broker_max_file_megabytes = 200.0
 
 [web]
 # The desk (`s4 serve`). A session unused this long ends; the person signs in again.

@@ -67,6 +67,16 @@ def local_pool(ctx: HomeContext, workers: int) -> LocalPool:
         job_timeout=settings.job_timeout_minutes * 60)
 
 
+def make_executor(ctx: HomeContext, workers: int) -> OcrExecutor:
+    """The executor ``[ocr] executor`` names: this machine's pool, or Celery workers."""
+    settings = ctx.settings.ocr
+    if settings.executor == "celery":
+        from s4.executor_celery import CeleryExecutor  # only lines that use it need Celery
+
+        return CeleryExecutor(settings, capacity=settings.workers)
+    return local_pool(ctx, workers)
+
+
 class Line:
     """Claim → OCR → record, for ``s4 run`` (one batch) and ``s4 watch`` (forever)."""
 
@@ -76,7 +86,7 @@ class Line:
         self.db = ctx.db
         self.cores = os.cpu_count() or 1
         self.workers = workers or ctx.settings.ocr.workers or self.cores
-        self.executor = executor or local_pool(ctx, self.workers)
+        self.executor = executor or make_executor(ctx, self.workers)
         self.rules = IgnoreRules(ctx.settings.ingest.ignore)
         self.claimer = Claimer(ctx.home, ctx.db, ctx.actor)
         self.progress = progress or (lambda event, data: None)
@@ -169,6 +179,7 @@ class Line:
                 # replaces one record, so it is never split.
                 capture=None if doc["stack_id"] else pipeline.capture.model_dump(),
                 single=bool(doc["replaces"]),
+                attempt=doc["attempts"] + 1, sha256=doc["sha256"],
             )
             store_db.update_document(
                 self.db, doc_id, self.ctx.actor, "document.ocr_started",

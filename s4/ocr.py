@@ -66,6 +66,8 @@ class OcrJob:
     capture: dict[str, Any] | None = None
     # A re-scan of one record: never split it, whatever sheets it holds.
     single: bool = False
+    attempt: int = 1  # the document's attempt number: with doc_id, names the job
+    sha256: str | None = None  # the scan as received: what a remote worker must be sent
 
 
 @dataclass

@@ -19,6 +19,7 @@ from s4.cli.review import classify_group, review
 from s4.cli.sheets import sheets
 from s4.cli.store import store
 from s4.cli.users import serve, user
+from s4.cli.worker import worker
 from s4.config import ConfigError, Home
 from s4.home import initialise
 
@@ -81,7 +82,7 @@ def init(obj: Context) -> None:
 
 
 for command in (run, watch, status, show, retry, rescan, export, store, retention, hold, audit,
-                paper, qa, review, classify_group, user, serve, sheets):
+                paper, qa, review, classify_group, user, serve, sheets, worker):
     cli.add_command(command)
 
 

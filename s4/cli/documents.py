@@ -24,21 +24,28 @@ from s4.cli.common import (
     out,
 )
 from s4.events import readable_details
+from s4.services.workers import WorkersView, ocr_workers
 
 # --------------------------------------------------------------------------- status / show
 
 
 @click.command()
 @click.argument("batch", required=False)
+@click.option("--workers", "show_workers", is_flag=True,
+              help="The OCR workers alive now and the jobs waiting for them (executor celery).")
 @click.pass_obj
-def status(obj: Context, batch: str | None) -> None:
+def status(obj: Context, batch: str | None, show_workers: bool) -> None:
     """Batches with document counts per state; with BATCH (or a box id), its documents.
 
     \b
     Example:
       s4 status
       s4 status box-0042
+      s4 status --workers
     """
+    if show_workers:
+        print_workers(ocr_workers(obj.require_home().settings().ocr))
+        return
     database = obj.database(only_reads=True)
     if batch:
         if store_db.get_batch(database, batch) is not None:
@@ -241,3 +248,18 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
         ctx.close()
 
 
+
+
+def print_workers(view: WorkersView) -> None:
+    if view.executor != "celery":
+        out.print('OCR runs on this machine ([ocr] executor = "local"): no separate workers.')
+        return
+    table = Table(title=f"OCR workers (broker {view.broker})", title_justify="left")
+    for column in ("worker", "host", "concurrency", "jobs in hand", "pages/minute"):
+        table.add_column(column, justify="left" if column in ("worker", "host") else "right")
+    for row in view.workers:
+        table.add_row(row.name, row.host, str(row.concurrency), str(row.jobs_in_hand),
+                      f"{row.pages_per_minute:g}")
+    out.print(table if view.workers else "No OCR workers are running: start `s4 worker` on "
+              "an OCR machine.", highlight=False)
+    out.print(f"Jobs waiting for a worker: {view.waiting}", highlight=False)
