@@ -636,6 +636,24 @@ def pages_of(db: sqlite_utils.Database, doc_id: str) -> list[dict[str, Any]]:
             for r in rows]
 
 
+# ---- page OCR attempts (pages read a second time because the first reading was poor)
+
+
+def describe_attempts(record: dict[str, Any]) -> str:
+    """``"cleaned kept (first 117.4, cleaned 136.6)"``: each reading's score, which was kept."""
+    scores = ", ".join(f"{a['attempt']} {a['score']:g}" for a in record["attempts"])
+    return f"{record['kept']} kept ({scores})"
+
+
+def page_attempts_text(db: sqlite_utils.Database, doc_id: str) -> str:
+    """``"2: cleaned kept (first 117.4, cleaned 136.6); 3: …"``: every page read twice."""
+    rows = db.conn.execute(
+        "SELECT page_no, ocr_attempts FROM pages WHERE doc_id = ? AND ocr_attempts IS NOT NULL"
+        " ORDER BY page_no", (doc_id,)).fetchall()
+    return "; ".join(f"{row['page_no']}: {describe_attempts(json.loads(row['ocr_attempts']))}"
+                     for row in rows)
+
+
 # ---- page flags (reasons a page needs a person's check)
 
 
@@ -684,6 +702,7 @@ def export_rows(
             ).fetchall()
             record["text"] = "\f".join(t["text"] for t in texts)
         record["page_flags"] = page_flags_text(db, record["id"])
+        record["ocr_attempts"] = page_attempts_text(db, record["id"])
         yield record
 
 

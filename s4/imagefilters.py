@@ -107,7 +107,7 @@ def stretch_contrast(image: Image.Image) -> Image.Image:
 
 def repair_copy(image: Image.Image, dpi: float = 300) -> Image.Image:
     """The full repair for a page whose first reading was poor: streaks out, speckle out,
-    contrast stretched. Binarisation is left to Tesseract (Sauvola, adaptive to the page)."""
+    contrast stretched. Binarisation is left to Tesseract."""
     cleaned, _ = remove_streaks(image, dpi)
     cleaned = despeckle(stretch_contrast(cleaned), dpi)
     return cleaned

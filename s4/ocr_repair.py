@@ -3,10 +3,10 @@
 Runs inside an OCR worker, called from S4's ocrmypdf plugin (``s4.ocr_engine``). A page whose
 mean word confidence is under the pipeline's ``repair_below`` is read again from a cleaned
 copy of the OCR image (streaks and specks removed, contrast stretched; see
-``s4.imagefilters``) with Tesseract's adaptive (Sauvola) binarisation. The attempt kept is
-the one with the higher *reading score*: the sum, over its words, of word confidence (0–1)
-weighted 1 for a word in Tesseract's own English dictionary or a number/reference, and 0.25
-for anything else. Garbage read confidently from streaks scores little; a real word read
+``s4.imagefilters``); Tesseract binarises it as usual (its Sauvola option read worse on the
+test page). The attempt kept is the one with the higher *reading score*: the sum, over its
+words, of word confidence (0–1) weighted 1 for a word in Tesseract's own English
+dictionary or a number/reference, and 0.25 for anything else. Garbage read confidently from streaks scores little; a real word read
 confidently scores fully; an attempt that reads more of the page scores more.
 
 Pages at or above the threshold are never read twice.
@@ -129,7 +129,7 @@ def read_cleaned(image_path: Path, language: str, timeout: float) -> str | None:
         try:
             subprocess.run(
                 ["tesseract", str(cleaned_path), str(base), "-l", language,
-                 "-c", "thresholding_method=2", "-c", "tessedit_create_hocr=1",
+                 "-c", "tessedit_create_hocr=1",
                  "-c", "hocr_font_info=0"],
                 capture_output=True, check=True, timeout=timeout,
                 env={**os.environ, "OMP_THREAD_LIMIT": "1"})

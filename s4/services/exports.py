@@ -34,6 +34,8 @@ DOCUMENT_FIELDS = [
     "source_name_raw",
     # why each flagged page needs a check ("2: resolution: 72 dpi, …; 3: low_confidence: …")
     "page_flags",
+    # pages read twice (first reading poor): each reading's score and which one was kept
+    "ocr_attempts",
 ]
 
 CERTIFICATE_FIELDS = [
