@@ -1,13 +1,14 @@
 """Second readings for pages whose first reading was poor, and how attempts are compared.
 
-Runs inside an OCR worker, called from S4's ocrmypdf plugin (``s4.ocr_engine``). A page whose
-mean word confidence is under the pipeline's ``repair_below`` is read again from a cleaned
-copy of the OCR image (streaks and specks removed, contrast stretched; see
+Runs inside an OCR worker, called from S4's ocrmypdf plugin (``s4.ocr_engine``). A page
+whose mean word confidence is under the pipeline's ``repair_below`` is read again from a
+cleaned copy of the OCR image (streaks and specks removed, contrast stretched; see
 ``s4.imagefilters``); Tesseract binarises it as usual (its Sauvola option read worse on the
 test page). The attempt kept is the one with the higher *reading score*: the sum, over its
-words, of word confidence (0–1) weighted 1 for a word in Tesseract's own English
-dictionary or a number/reference, and 0.25 for anything else. Garbage read confidently from streaks scores little; a real word read
-confidently scores fully; an attempt that reads more of the page scores more.
+words, of word confidence (0–1) weighted 1 for a word in Tesseract's own English dictionary
+or a number/reference, and 0.25 for anything else. Garbage read confidently from streaks
+scores little; a real word read confidently scores fully; an attempt that reads more of the
+page scores more.
 
 Pages at or above the threshold are never read twice.
 """
