@@ -280,7 +280,9 @@ DOCUMENT_COLUMNS: dict[str, str] = {
 }
 # Columns added to ``pages``. flags: JSON list of {"check", "reason"}, one per check the page
 # failed (low confidence, resolution, ...); ``flagged`` stays 1 when the list is not empty.
-PAGE_COLUMNS: dict[str, str] = {"flags": "TEXT"}
+# ocr_attempts: JSON {"attempts": [{attempt, confidence, words, dictionary_hits, score}],
+# "kept": attempt} for pages read twice (first reading poor); NULL when read once.
+PAGE_COLUMNS: dict[str, str] = {"flags": "TEXT", "ocr_attempts": "TEXT"}
 DESTRUCTION_COLUMNS: dict[str, str] = {
     # the sealed certificate itself, so a crash before its files were written can be finished
     "certificate_json": "TEXT",
@@ -627,9 +629,11 @@ def record_ocr_result(
         conn.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
         conn.executemany(
             "INSERT INTO pages (doc_id, page_no, confidence, words, rotation, ocr_skipped,"
-            " flagged, flags, text) VALUES (:doc_id, :page_no, :confidence, :words, :rotation,"
-            " :ocr_skipped, :flagged, :flags, :text)",
-            [{"doc_id": doc_id, **page, "flags": json.dumps(page.get("flags") or [])}
+            " flagged, flags, ocr_attempts, text) VALUES (:doc_id, :page_no, :confidence,"
+            " :words, :rotation, :ocr_skipped, :flagged, :flags, :ocr_attempts, :text)",
+            [{"doc_id": doc_id, **page, "flags": json.dumps(page.get("flags") or []),
+              "ocr_attempts": json.dumps(page["ocr_attempts"])
+              if page.get("ocr_attempts") else None}
              for page in pages],
         )
         update_document(db, doc_id, actor, "document.ocr_completed", details, **fields)
@@ -638,7 +642,27 @@ def record_ocr_result(
 def pages_of(db: sqlite_utils.Database, doc_id: str) -> list[dict[str, Any]]:
     """A document's pages; ``flags`` decoded to a list (empty for pages stored before it)."""
     rows = db.conn.execute("SELECT * FROM pages WHERE doc_id = ? ORDER BY page_no", (doc_id,))
-    return [{**dict(r), "flags": json.loads(r["flags"] or "[]")} for r in rows]
+    return [{**dict(r), "flags": json.loads(r["flags"] or "[]"),
+             "ocr_attempts": json.loads(r["ocr_attempts"]) if r["ocr_attempts"] else None}
+            for r in rows]
+
+
+# ---- page OCR attempts (pages read a second time because the first reading was poor)
+
+
+def describe_attempts(record: dict[str, Any]) -> str:
+    """``"cleaned kept (first 117.4, cleaned 136.6)"``: each reading's score, which was kept."""
+    scores = ", ".join(f"{a['attempt']} {a['score']:g}" for a in record["attempts"])
+    return f"{record['kept']} kept ({scores})"
+
+
+def page_attempts_text(db: sqlite_utils.Database, doc_id: str) -> str:
+    """``"2: cleaned kept (first 117.4, cleaned 136.6); 3: …"``: every page read twice."""
+    rows = db.conn.execute(
+        "SELECT page_no, ocr_attempts FROM pages WHERE doc_id = ? AND ocr_attempts IS NOT NULL"
+        " ORDER BY page_no", (doc_id,)).fetchall()
+    return "; ".join(f"{row['page_no']}: {describe_attempts(json.loads(row['ocr_attempts']))}"
+                     for row in rows)
 
 
 # ---- page flags (reasons a page needs a person's check)
@@ -689,6 +713,7 @@ def export_rows(
             ).fetchall()
             record["text"] = "\f".join(t["text"] for t in texts)
         record["page_flags"] = page_flags_text(db, record["id"])
+        record["ocr_attempts"] = page_attempts_text(db, record["id"])
         yield record
 
 

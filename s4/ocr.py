@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from s4.config import CaptureSettings, OcrSettings
+from s4.ocr_repair import REPAIR_ENV, repair_environment
 
 log = logging.getLogger("s4.ocr")
 
@@ -658,6 +659,7 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
                                      if n in old_to_new]
         _merge_flags(image_flags, _image_qa_flags(job, settings, source, media_type))
         os.environ["S4_OCR_SINK"] = str(sink)
+        _set_repair_environment(settings)
         try:
             code = ocrmypdf.ocr(source, partial_pdf, sidecar=partial_txt,
                                 **_ocrmypdf_options(settings, job.jobs))
@@ -697,6 +699,7 @@ def _ocr(job: OcrJob, settings: OcrSettings, original: Path, work_dir: Path, med
         )
     finally:
         os.environ.pop("S4_OCR_SINK", None)
+        os.environ.pop(REPAIR_ENV, None)
         shutil.rmtree(sink, ignore_errors=True)
         for leftover in work_dir.glob(f"*.partial-{os.getpid()}.*"):
             leftover.unlink(missing_ok=True)
@@ -721,6 +724,11 @@ def _capture_plan(job: OcrJob, source: Path) -> Any:
             f"({dropped_text(plan.dropped)}): check that the documents were fed the right "
             "way round, then rescan them")
     return plan
+
+
+def _set_repair_environment(settings: OcrSettings) -> None:
+    """Hook for S4's plugin: tell it when a page deserves a second reading (s4.ocr_repair)."""
+    os.environ[REPAIR_ENV] = repair_environment(settings.repair_below, settings.language)
 
 
 def _collect_pages(sink: Path, texts: list[str], settings: OcrSettings,
@@ -751,9 +759,17 @@ def _collect_pages(sink: Path, texts: list[str], settings: OcrSettings,
         pages.append({
             "page_no": number, "confidence": confidence, "words": words, "rotation": rotated,
             "ocr_skipped": 0 if ocred else 1, "flagged": 1 if flags else 0, "flags": flags,
-            "text": text,
+            "text": text, "ocr_attempts": _attempts_record(result),
         })
     return pages
+
+
+def _attempts_record(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The page's readings (each with its score) and which one was kept; None when the first
+    reading was good enough to need no second."""
+    if "attempts" not in result:
+        return None
+    return {"attempts": result["attempts"], "kept": result["kept"]}
 
 
 def outcome_to_dict(outcome: OcrOutcome) -> dict[str, Any]:

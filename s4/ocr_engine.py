@@ -29,6 +29,9 @@ from ocrmypdf.builtin_plugins.tesseract_ocr import TesseractOcrEngine
 from ocrmypdf.pluginspec import OrientationConfidence
 from PIL import Image
 
+from s4.imagefilters import remove_streaks
+from s4.ocr_repair import RepairSettings, attempt_record, dictionary, hocr_text, read_cleaned
+
 log = logging.getLogger("s4.ocr_engine")
 
 SINK_ENV = "S4_OCR_SINK"
@@ -128,9 +131,56 @@ class S4TesseractEngine(TesseractOcrEngine):
 
     @staticmethod
     def generate_hocr(input_file, output_hocr, output_text, options) -> None:
+        """Read the page; read it again from a cleaned copy only if the first was poor.
+
+        The kept attempt's hOCR is what ocrmypdf renders into the PDF's text layer, so a
+        repaired reading is the searchable text. The OCR image is a copy: the archival page
+        image never passes through here.
+        """
+        page = _page_number(Path(input_file))
         TesseractOcrEngine.generate_hocr(input_file, output_hocr, output_text, options)
-        mean, words = hocr_confidence(Path(output_hocr).read_text(encoding="utf-8"))
-        _sink("page", _page_number(Path(input_file)), {"confidence": mean, "words": words})
+        first_hocr = Path(output_hocr).read_text(encoding="utf-8")
+        mean, words = hocr_confidence(first_hocr)
+        repair = RepairSettings.from_environment()
+        payload: dict = {"confidence": mean, "words": words, "ocr_runs": 1}
+        if repair.below and (mean is None or mean < repair.below):
+            known = dictionary(repair.language)
+            attempts = [attempt_record("first", first_hocr, known)]
+            second = read_cleaned(Path(input_file), repair.language,
+                                  options.tesseract.timeout or 180)
+            payload["ocr_runs"] = 2
+            if second is not None:
+                attempts.append(attempt_record("cleaned", second, known))
+            kept = max(attempts, key=lambda a: a["score"])
+            if kept["attempt"] != "first":
+                Path(output_hocr).write_text(second, encoding="utf-8")
+                Path(output_text).write_text(hocr_text(second), encoding="utf-8")
+                payload["confidence"], payload["words"] = hocr_confidence(second)
+            payload["attempts"] = attempts
+            payload["kept"] = kept["attempt"]
+        _sink("page", page, payload)
+
+
+@hookimpl
+def filter_ocr_image(page, image: Image.Image) -> Image.Image:
+    """The image Tesseract reads (a copy; the PDF keeps the scan as rotated and deskewed).
+
+    Photocopier streaks are taken out before the first reading: Tesseract reads a streak as
+    a column divider and scrambles the reading order of every line it crosses, with high
+    confidence, so a confidence test alone would never send such a page for repair.
+    """
+    from ocrmypdf.builtin_plugins import tesseract_ocr
+
+    image = tesseract_ocr.filter_ocr_image(page=page, image=image)  # size limits, as before
+    if not RepairSettings.from_environment().below:
+        return image
+    dpi = image.info.get("dpi", (300, 300))
+    cleaned, streaks = remove_streaks(image, float(dpi[0]))
+    if streaks:
+        _sink("filter", page.pageno + 1, {"streaks_removed": streaks})
+        if image.mode not in ("L", "1"):
+            cleaned = cleaned.convert(image.mode)
+    return cleaned
 
 
 @hookimpl

@@ -2448,6 +2448,119 @@ def plan_degradations(rng: random.Random, encoding: str) -> dict[str, Any]:
     }
 
 
+ROUGH_DAMAGE = ("streaks", "speckle", "broken_strokes", "heavy_jpeg", "fax", "carbon_blur")
+
+
+def plan_rough(rng: random.Random) -> dict[str, Any]:
+    """Choose the heavy damage of one rough page: photocopies of photocopies, faxes, carbons.
+
+    Two to four kinds of damage; drawn from their own random stream, so asking for rough
+    pages never changes the clean and office pages of the same seed.
+    """
+    kinds = rng.sample(ROUGH_DAMAGE, rng.randint(2, 4))
+    if "fax" in kinds and "heavy_jpeg" in kinds:  # a fax is bilevel, not a JPEG
+        kinds.remove("heavy_jpeg")
+        if len(kinds) < 2:
+            kinds.append("streaks")
+    r = rng.random()
+    rough: dict[str, Any] = {"damage": sorted(kinds),
+                             "rotation": 0 if r < 0.6 else 180 if r < 0.75 else 90 if r < 0.88
+                             else 270}
+    if "streaks" in kinds:
+        rough["streaks"] = [(rng.random(), rng.randint(2, 6), rng.randint(40, 120))
+                            for _ in range(rng.randint(2, 6))]
+    if "speckle" in kinds:
+        rough["speckle_dots"] = rng.randint(2500, 6000)
+    if "broken_strokes" in kinds:
+        rough["ink"] = round(rng.uniform(0.6, 0.75), 2)
+    if "heavy_jpeg" in kinds:
+        rough["jpeg_q"] = rng.randint(10, 16)
+    if "fax" in kinds:
+        rough["fax_noise"] = round(rng.uniform(0.002, 0.006), 4)
+    if "carbon_blur" in kinds:
+        rough["blur_px"] = round(rng.uniform(1.3, 1.9), 2)
+    rough["seed"] = rng.randint(0, 2**31)
+    return rough
+
+
+def page_level(deg: dict[str, Any]) -> str:
+    """clean (only skew and paper tone), office (ordinary wear), or rough (heavy damage)."""
+    if deg.get("rough"):
+        return "rough"
+    wear = (deg["low_ink"], deg["blur_px"], deg["speckles"], deg["grain"],
+            deg["jpeg_artefacts_q"], deg["edge_shadow"], deg["fold_line"])
+    return "office" if any(wear) else "clean"
+
+
+def _roughen_paper(img: Image.Image, rough: dict[str, Any], dpi: int) -> Image.Image:
+    """Damage made on the paper itself (copier drum, toner, carbon), upright, before scanning."""
+    rng = random.Random(rough["seed"])
+    scale = dpi / 300
+    w, h = img.size
+    bands = img.getbands()
+    if "broken_strokes" in rough["damage"]:
+        # Low toner: ink faded, and patchy — blotches where strokes break up.
+        ink = rough["ink"]
+        img = img.point([round(255 - (255 - v) * ink) for v in range(256)] * len(bands))
+        cells = Image.frombytes("L", (w // 12 + 1, h // 12 + 1),
+                                rng.randbytes((w // 12 + 1) * (h // 12 + 1)))
+        mask = cells.resize((w, h), Image.Resampling.BILINEAR).point(
+            [255 if v > 200 else 0 for v in range(256)])
+        light = img.point([min(255, v + 60) for v in range(256)] * len(bands))
+        img = Image.composite(light, img, mask)
+    if "carbon_blur" in rough["damage"]:
+        img = img.filter(ImageFilter.GaussianBlur(rough["blur_px"] * scale))
+        img = img.point([round(70 + v * (230 - 70) / 255) for v in range(256)] * len(bands))
+    draw = ImageDraw.Draw(img)
+    for position, width, level in rough.get("streaks", []):
+        x = round(position * w)
+        fill: Any = (level,) * len(bands) if len(bands) > 1 else level
+        draw.rectangle((x, 0, x + round(width * scale) - 1, h), fill=fill)
+    for _ in range(rough.get("speckle_dots", 0)):
+        x, y = rng.randrange(w), rng.randrange(h)
+        r = rng.choice([0.5, 1, 1, 1.5]) * scale
+        level = rng.randint(0, 90)
+        draw.ellipse((x - r, y - r, x + r, y + r),
+                     fill=(level,) * len(bands) if len(bands) > 1 else level)
+    return img
+
+
+def _percentile(histogram: list[int], share: float) -> int:
+    """The grey level under which ``share`` of the pixels lie."""
+    target, seen = share * sum(histogram), 0
+    for level, count in enumerate(histogram):
+        seen += count
+        if seen >= target:
+            return level
+    return 255
+
+
+def _roughen_scan(img: Image.Image, rough: dict[str, Any]) -> Image.Image:
+    """Damage made on the way in: fax transmission or a heavily compressed scan."""
+    rng = random.Random(rough["seed"] + 1)
+    if "fax" in rough["damage"]:
+        grey = img.convert("L")
+        w, h = grey.size
+        # Fax "standard" mode: half the vertical resolution, then thresholded with line noise.
+        grey = grey.resize((w, h // 2), Image.Resampling.BOX).resize((w, h))
+        noise = Image.frombytes("L", (w, h), rng.randbytes(w * h))
+        cut = round(255 * rough["fax_noise"])
+        flips = noise.point([0 if v < cut else 255 for v in range(256)])
+        # The fax machine's automatic gain: the threshold sits between its ink and its paper.
+        histogram = grey.histogram()
+        ink, paper = _percentile(histogram, 0.02), _percentile(histogram, 0.6)
+        cut_level = (ink + paper) // 2
+        faxed = grey.point([0 if v < cut_level else 255 for v in range(256)])
+        faxed = ImageChops.darker(faxed, flips)
+        img = faxed.convert(img.mode)
+    if "heavy_jpeg" in rough["damage"]:
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=rough["jpeg_q"])
+        img = Image.open(io.BytesIO(buf.getvalue()))
+        img.load()
+    return img
+
+
 def degrade(img: Image.Image, deg: dict[str, Any], dpi: int, colour: bool) -> Image.Image:
     """Apply the planned degradations to a rendered page (upright) and rotate it."""
     rng = random.Random(deg["noise_seed"])
@@ -2497,6 +2610,8 @@ def degrade(img: Image.Image, deg: dict[str, Any], dpi: int, colour: bool) -> Im
                 draw.line((0, k, w, k), fill=fill)
             else:
                 draw.line((0, h - 1 - k, w, h - 1 - k), fill=fill)
+    if deg.get("rough"):
+        img = _roughen_paper(img, deg["rough"], dpi)
     if deg["skew_deg"]:
         img = img.rotate(deg["skew_deg"], resample=Image.Resampling.BICUBIC, expand=False,
                          fillcolor=bg)
@@ -2505,6 +2620,8 @@ def degrade(img: Image.Image, deg: dict[str, Any], dpi: int, colour: bool) -> Im
         img.save(buf, "JPEG", quality=deg["jpeg_artefacts_q"])
         img = Image.open(io.BytesIO(buf.getvalue()))
         img.load()
+    if deg.get("rough"):
+        img = _roughen_scan(img, deg["rough"])
     turn = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
             270: Image.Transpose.ROTATE_270}.get(deg["rotation"])
     if turn is not None:
@@ -2594,8 +2711,11 @@ def select_templates(patterns: str | None) -> dict[str, list[str]]:
     return grouped
 
 
-def plan(count: int, seed: int, patterns: str | None) -> list[Planned]:
-    """Decide every document's template, content, format and degradations."""
+def plan(count: int, seed: int, patterns: str | None, rough: float = 0.0) -> list[Planned]:
+    """Decide every document's template, content, format and degradations.
+
+    ``rough`` is the share of pages (0-1) given heavy damage on top of the ordinary wear.
+    """
     grouped = select_templates(patterns)
     kinds = list(grouped)
     planned: list[Planned] = []
@@ -2618,6 +2738,13 @@ def plan(count: int, seed: int, patterns: str | None) -> list[Planned]:
         item.degradations = [plan_degradations(drng, item.encoding) for _ in pages]
         planned.append(item)
     ensure_rotations(planned, random.Random(f"s4-samples/{seed}/rotations"))
+    if rough > 0:
+        for item in planned:
+            rrng = random.Random(f"s4-samples/{seed}/{item.index}/rough")
+            for deg in item.degradations:
+                if rrng.random() < rough:
+                    deg["rough"] = plan_rough(rrng)
+                    deg["rotation"] = deg["rough"]["rotation"]
     return planned
 
 
@@ -2644,14 +2771,14 @@ def clean_output(out: Path) -> None:
 
 
 def generate(out: Path, count: int, seed: int, dpi: int, patterns: str | None,
-             font_mode: str, quiet: bool = False) -> dict[str, Any]:
+             font_mode: str, quiet: bool = False, rough: float = 0.0) -> dict[str, Any]:
     """Write ``count`` documents, their ground truth and the manifest into ``out``."""
     fonts = FontBook(font_mode)
     renderer = Renderer(fonts, dpi)
     out.mkdir(parents=True, exist_ok=True)
     clean_output(out)
     documents = []
-    for item in plan(count, seed, patterns):
+    for item in plan(count, seed, patterns, rough):
         name = f"scan_{item.index + 1:04d}"
         colour = item.encoding.endswith("colour")
         images, texts, page_info = [], [], []
@@ -2661,7 +2788,10 @@ def generate(out: Path, count: int, seed: int, dpi: int, patterns: str | None,
             img = degrade(upright, deg, dpi, colour)
             images.append(img)
             texts.append("\n".join(lines))
-            info = {k: v for k, v in deg.items() if k not in ("noise_seed", "paper")}
+            info = {k: v for k, v in deg.items() if k not in ("noise_seed", "paper", "rough")}
+            info["level"] = page_level(deg)
+            if deg.get("rough"):
+                info["rough_damage"] = deg["rough"]["damage"]
             info["paper_tone"] = list(deg["paper"]) if colour else deg["paper"][0]
             page_info.append({"page": number, "width_px": img.width, "height_px": img.height,
                               "words": sum(len(line.split()) for line in lines), **info})
@@ -2698,6 +2828,7 @@ def generate(out: Path, count: int, seed: int, dpi: int, patterns: str | None,
         "count": count,
         "dpi": dpi,
         "templates": patterns or "*",
+        "rough": rough,
         "fonts": sorted(fonts.used),
         "conventions": {
             "rotation": "degrees the page content is turned counter-clockwise in the stored "
@@ -2709,6 +2840,9 @@ def generate(out: Path, count: int, seed: int, dpi: int, patterns: str | None,
             "ground_truth": "UTF-8 text, one printed line per line, pages separated by a form "
                             "feed (\\f), words separated by single spaces",
             "date": "ISO 8601 date of the document, or null when it has none",
+            "level": "per page: clean (skew and paper tone only), office (ordinary wear: "
+                     "faint ink, blur, speckle, JPEG, shadows, folds) or rough (photocopier "
+                     "streaks, heavy speckle, broken strokes, heavy JPEG, fax, carbon blur)",
             "fiction": "all names, addresses, organisations and references are fictional",
         },
         "documents": documents,
@@ -2735,12 +2869,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fonts", choices=["portable", "system"], default="portable",
                         help="'portable' uses only fonts-dejavu-core (reproducible anywhere); "
                              "'system' prefers URW/Liberation fonts when installed")
+    parser.add_argument("--rough", type=float, default=0.0,
+                        help="share of pages (0-1) given heavy damage: streaks, speckle, broken "
+                             "strokes, heavy JPEG, fax, carbon blur (0; other pages unchanged)")
     parser.add_argument("--list-templates", action="store_true",
                         help="print the template ids and exit")
     parser.add_argument("--quiet", action="store_true", help="do not list files as written")
     args = parser.parse_args(argv)
     if args.count < 1 or not 72 <= args.dpi <= 1200:
         parser.error("--count must be positive and --dpi between 72 and 1200")
+    if not 0 <= args.rough <= 1:
+        parser.error("--rough must be between 0 and 1")
     return args
 
 
@@ -2752,7 +2891,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{template:42} {(func.__doc__ or '').strip()}")
         return 0
     manifest = generate(args.out, args.count, args.seed, args.dpi, args.templates, args.fonts,
-                        args.quiet)
+                        args.quiet, args.rough)
     total = sum(d["bytes"] for d in manifest["documents"])
     pages = sum(d["pages"] for d in manifest["documents"])
     if not args.quiet:

@@ -165,6 +165,9 @@ def show(obj: Context, doc: str) -> None:
             for flag in page["flags"]:
                 out.print(f"page {page['page_no']} {flag['check']}: {flag['reason']}",
                           highlight=False)
+            if page["ocr_attempts"]:
+                out.print(f"page {page['page_no']} read twice: "
+                          f"{store_db.describe_attempts(page['ocr_attempts'])}", highlight=False)
     # One entry per paragraph: a details column squeezed beside four others is unreadable
     # in an 80-column terminal, and these details are what a person came to read.
     out.print("[bold]History (UTC)[/]")
@@ -218,6 +221,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
     source_name_raw (the file name's bytes in hex, only when they are not valid UTF-8;
     source_name then shows them escaped, e.g. b\\xff.pdf);
     page_flags (each flagged page with the check it failed and why);
+    ocr_attempts (pages read twice: each reading's score and which was kept);
     and text with --with-text (pages separated by form feeds).
 
     \b

@@ -40,6 +40,8 @@ DOCUMENT_FIELDS = [
     # scan pages left out of it with why ("1: separator sheet; 4: blank page")
     "source_file", "source_sha256", "stack_id", "scan_pages", "dropped_pages",
     "capture_warning",
+    # pages read twice (first reading poor): each reading's score and which one was kept
+    "ocr_attempts",
 ]
 
 CERTIFICATE_FIELDS = [

@@ -1,0 +1,150 @@
+"""Second readings for pages whose first reading was poor, and how attempts are compared.
+
+Runs inside an OCR worker, called from S4's ocrmypdf plugin (``s4.ocr_engine``). A page
+whose mean word confidence is under the pipeline's ``repair_below`` is read again from a
+cleaned copy of the OCR image (streaks and specks removed, contrast stretched; see
+``s4.imagefilters``); Tesseract binarises it as usual (its Sauvola option read worse on the
+test page). The attempt kept is the one with the higher *reading score*: the sum, over its
+words, of word confidence (0–1) weighted 1 for a word in Tesseract's own English dictionary
+or a number/reference, and 0.25 for anything else. Garbage read confidently from streaks
+scores little; a real word read confidently scores fully; an attempt that reads more of the
+page scores more.
+
+Pages at or above the threshold are never read twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPAIR_ENV = "S4_OCR_REPAIR"
+_WORD = re.compile(
+    r"class=['\"]ocrx_word['\"][^>]*title=['\"][^'\"]*x_wconf (\d+)[^>]*>(.*?)</span>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+_LETTERS = re.compile(r"[^A-Za-z']+")
+_NUMBERISH = re.compile(r"^[\W_]*[A-Z]{0,4}[-/]?\d[\d,./:\-]*[A-Za-z]{0,2}[\W_]*$")
+TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
+
+
+@dataclass(frozen=True)
+class RepairSettings:
+    """The part of the pipeline's OCR settings the plugin needs (passed by environment)."""
+
+    below: float = 0.0  # repair pages under this mean word confidence; 0 switches it off
+    language: str = "eng"
+
+    @classmethod
+    def from_environment(cls) -> RepairSettings:
+        raw = os.environ.get(REPAIR_ENV)
+        if not raw:
+            return cls()
+        values = json.loads(raw)
+        return cls(below=float(values.get("below", 0)), language=values.get("language", "eng"))
+
+
+def repair_environment(repair_below: float, languages: list[str]) -> str:
+    """The value of ``S4_OCR_REPAIR`` for a job (set by ``s4.ocr`` around ocrmypdf)."""
+    return json.dumps({"below": repair_below, "language": "+".join(languages)})
+
+
+@functools.lru_cache(maxsize=4)
+def dictionary(language: str = "eng") -> frozenset[str]:
+    """Lower-cased words of Tesseract's own dictionary for ``language`` (read from the
+    installed traineddata, once per worker; empty if the tools or data are missing)."""
+    words: set[str] = set()
+    for code in language.split("+"):
+        data = TESSDATA / f"{code}.traineddata"
+        if not data.exists() or not shutil.which("dawg2wordlist"):
+            continue
+        with tempfile.TemporaryDirectory(prefix="s4-dict-") as folder:
+            base = Path(folder) / code
+            try:
+                subprocess.run(["combine_tessdata", "-e", str(data), f"{base}.lstm-word-dawg",
+                                f"{base}.lstm-unicharset"], capture_output=True, check=True,
+                               timeout=30)
+                subprocess.run(["dawg2wordlist", f"{base}.lstm-unicharset",
+                                f"{base}.lstm-word-dawg", f"{base}.words"],
+                               capture_output=True, check=True, timeout=30)
+                text = Path(f"{base}.words").read_text(encoding="utf-8", errors="replace")
+            except (subprocess.SubprocessError, OSError):
+                continue
+        words.update(word.lower() for word in text.split() if len(word) > 1)
+    return frozenset(words)
+
+
+def hocr_words(hocr: str) -> list[tuple[str, int]]:
+    """(word, confidence 0–100) for every word in Tesseract hOCR."""
+    found = []
+    for confidence, inner in _WORD.findall(hocr):
+        word = html.unescape(_TAG.sub("", inner)).strip()
+        if word:
+            found.append((word, int(confidence)))
+    return found
+
+
+def reading_score(words: list[tuple[str, int]], known: frozenset[str]) -> tuple[float, int]:
+    """(score, dictionary hits): confidence-weighted count of plausible words."""
+    score, hits = 0.0, 0
+    for word, confidence in words:
+        letters = _LETTERS.sub("", word).lower().strip("'")
+        plausible = (len(letters) >= 2 and letters in known) or (
+            len(letters) == 1 and letters in "aio") or bool(_NUMBERISH.match(word))
+        if plausible:
+            hits += 1
+        score += confidence / 100 * (1.0 if plausible else 0.25)
+    return round(score, 2), hits
+
+
+def attempt_record(name: str, hocr: str, known: frozenset[str]) -> dict[str, Any]:
+    """What one reading of a page achieved, as recorded in the page's ``ocr_attempts``."""
+    words = hocr_words(hocr)
+    score, hits = reading_score(words, known)
+    mean = round(sum(c for _, c in words) / len(words), 1) if words else None
+    return {"attempt": name, "confidence": mean, "words": len(words), "dictionary_hits": hits,
+            "score": score}
+
+
+def read_cleaned(image_path: Path, language: str, timeout: float) -> str | None:
+    """Tesseract hOCR of a cleaned copy of the OCR image, or None if Tesseract failed."""
+    from PIL import Image
+
+    from s4.imagefilters import repair_copy
+
+    with tempfile.TemporaryDirectory(prefix="s4-repair-") as folder:
+        cleaned_path = Path(folder) / "cleaned.png"
+        with Image.open(image_path) as image:
+            dpi = image.info.get("dpi", (300, 300))
+            cleaned = repair_copy(image, float(dpi[0]))
+            cleaned.save(cleaned_path, dpi=tuple(round(v) for v in dpi))
+        base = Path(folder) / "out"
+        try:
+            subprocess.run(
+                ["tesseract", str(cleaned_path), str(base), "-l", language,
+                 "-c", "tessedit_create_hocr=1",
+                 "-c", "hocr_font_info=0"],
+                capture_output=True, check=True, timeout=timeout,
+                env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+        except (subprocess.SubprocessError, OSError):
+            return None
+        hocr_file = base.with_suffix(".hocr")
+        return hocr_file.read_text(encoding="utf-8") if hocr_file.exists() else None
+
+
+def hocr_text(hocr: str) -> str:
+    """Plain text of an hOCR page, one line per ocr_line (for ocrmypdf's sidecar)."""
+    lines = []
+    for line in re.split(r"class=['\"]ocr_line['\"]", hocr)[1:]:
+        words = [w for w, _ in hocr_words("class='ocr_line'" + line)]
+        if words:
+            lines.append(" ".join(words))
+    return "\n".join(lines) + "\n"
