@@ -31,6 +31,12 @@ def add_filed(database, home, name: str, pdf: Path, batch: str = "box-0042",
     """Register a document as the earlier stages would leave it: ``filed``, with metadata."""
     store_db.ensure_batch(database, batch, "default", batch, "test", "tester")
     data = pdf.read_bytes()
+    metadata = {"record_class": "council-tax", "document_date": "2021-03-14",
+                "refs": json.dumps(["CT-40012345"]), "disposal_due": "2028-04-01",
+                "disposal_action": "destroy", "rule_id": "CT-1", "schedule_version": "abc123",
+                "class_confidence": 0.93, "pages": 1}
+    metadata.update(fields)
+    # One transaction: a store worker running meanwhile never sees a half-seeded record.
     with store_db.transaction(database):
         doc_id = store_db.next_doc_id(database)
         store_db.insert_document(database, "tester", {
@@ -39,12 +45,7 @@ def add_filed(database, home, name: str, pdf: Path, batch: str = "box-0042",
             "source_path": str(home.inbox / name), "source_size": len(data),
             "source_mtime": 0.0, "sha256": hashlib.sha256(data + b"scan").hexdigest(),
             "pipeline": "default", "state": store_db.FILED,  # seeded as filed
+            "output_pdf": str(pdf), **metadata,
         })
-    metadata = {"record_class": "council-tax", "document_date": "2021-03-14",
-                "refs": json.dumps(["CT-40012345"]), "disposal_due": "2028-04-01",
-                "disposal_action": "destroy", "rule_id": "CT-1", "schedule_version": "abc123",
-                "class_confidence": 0.93, "pages": 1}
-    metadata.update(fields)
-    store_db.update_document(database, doc_id, "tester", "document.filed", {"test": True},
-                             output_pdf=str(pdf), **metadata)
+        store_db.update_document(database, doc_id, "tester", "document.filed", {"test": True})
     return doc_id
