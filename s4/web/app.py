@@ -37,14 +37,19 @@ from s4.services import paper as paper_service
 from s4.web import decisions, pages
 from s4.web.auth import (
     ANY_ROLE,
+    FORM_LIMIT_BYTES,
     READERS,
     RECORD_READERS,
     SESSION_COOKIE,
     SIGN_IN_COOKIE,
+    BodyTooLarge,
     Desk,
+    declared_length,
     guarded,
+    read_form,
     safe_next,
     session_cookie_kwargs,
+    too_large,
 )
 from s4.web.common import context_for
 
@@ -117,7 +122,12 @@ async def sign_in_page(request: Request) -> Response:
     state: DeskState = request.app.state.desk
     if request.method == "GET":
         return _sign_in_form(request, state, "", request.query_params.get("next", "/"))
-    form = await request.form()
+    if declared_length(request) > FORM_LIMIT_BYTES:
+        return too_large(request, FORM_LIMIT_BYTES)
+    try:
+        form = await read_form(request, FORM_LIMIT_BYTES)
+    except BodyTooLarge:
+        return too_large(request, FORM_LIMIT_BYTES)
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     if not expected or not secrets.compare_digest(str(form.get("csrf_token", "")), expected):
         return state.refusal(request, None, "The sign-in form had expired. Reload the page "
@@ -338,7 +348,8 @@ def audit_page(desk: Desk) -> Response:
 async def not_found(request: Request, exc: Exception) -> Response:
     state: DeskState = request.app.state.desk
     status = exc.status_code if isinstance(exc, HTTPException) else 404
-    detail = exc.detail if isinstance(exc, HTTPException) and status == 404 else \
+    # A 400 is Starlette refusing a malformed form (too many fields, one too long): say so.
+    detail = exc.detail if isinstance(exc, HTTPException) and status in (400, 404) else \
         "That page does not exist."
     return _with_headers(state.render(request, "error.html", status, message=detail,
                                       error_id=None))

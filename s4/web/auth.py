@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.types import Message
 
 from s4 import accounts
 
@@ -67,11 +68,17 @@ def guarded(path: str, roles: frozenset[str], methods: tuple[str, ...] = ("GET",
         ROUTE_RULES.append(RouteRule(path, methods, roles))
 
         async def endpoint(request: Request) -> Response:
-            if request.method == "POST" and _declared_length(request) > max_body:
-                return request.app.state.desk.refusal(
-                    request, None, f"What was sent is larger than {max_body // (1024 * 1024)}"
-                    " MB, so it was not read; nothing was changed.", status_code=413)
-            form = await request.form() if request.method == "POST" else None
+            form = None
+            if request.method == "POST":
+                if declared_length(request) > max_body:
+                    return too_large(request, max_body)
+                # Someone signed out gets nothing read: no upload is spooled for a stranger.
+                if not await run_in_threadpool(_signed_in, request):
+                    return _not_signed_in(request)
+                try:
+                    form = await read_form(request, max_body)
+                except BodyTooLarge:
+                    return too_large(request, max_body)
             try:
                 return await run_in_threadpool(_run, handler, roles, request, form)
             finally:
@@ -85,7 +92,47 @@ def guarded(path: str, roles: frozenset[str], methods: tuple[str, ...] = ("GET",
     return wrap
 
 
-def _declared_length(request: Request) -> int:
+class BodyTooLarge(Exception):
+    """More of a body arrived than the route reads."""
+
+
+async def read_form(request: Request, max_body: int) -> FormData:
+    """The posted form, reading at most ``max_body`` bytes whatever Content-Length says
+    (it may be absent, with a chunked body, or lie); raises BodyTooLarge past that."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_body:
+                raise BodyTooLarge
+        return message
+
+    return await Request(request.scope, receive).form()
+
+
+def too_large(request: Request, max_body: int) -> Response:
+    return request.app.state.desk.refusal(
+        request, None, f"What was sent is larger than {max(max_body // (1024 * 1024), 1)}"
+        " MB, so it was not read; nothing was changed.", status_code=413)
+
+
+def _signed_in(request: Request) -> bool:
+    state = request.app.state.desk
+    with state.database() as database:
+        return accounts.session_for(database, request.cookies.get(SESSION_COOKIE),
+                                    state.web_settings(), state.clock()) is not None
+
+
+def _not_signed_in(request: Request) -> Response:
+    return request.app.state.desk.refusal(
+        request, None, "You are not signed in (or your session ended). Sign in and try "
+        "again; nothing was changed.")
+
+
+def declared_length(request: Request) -> int:
     try:
         return int(request.headers.get("content-length", "0"))
     except ValueError:
@@ -103,8 +150,7 @@ def _run(handler: Callable[[Desk], Response], roles: frozenset[str], request: Re
                 target = request.url.path + (f"?{request.url.query}" if request.url.query
                                              else "")
                 return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", 303)
-            return state.refusal(request, None, "You are not signed in (or your session "
-                                 "ended). Sign in and try again; nothing was changed.")
+            return _not_signed_in(request)
         if form is not None and not secrets.compare_digest(
                 str(form.get("csrf_token", "")), session.csrf_token):
             return state.refusal(request, session, "This form had expired or did not come "
