@@ -7,12 +7,15 @@ interface. The acting person is ``ctx.actor``.
 from __future__ import annotations
 
 import fcntl
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from confusable_homoglyphs import confusables
 
 from s4 import db as store_db
 from s4 import disposal
@@ -130,11 +133,27 @@ class WitnessIsApprover(UsageProblem):
     """A destruction named its own approver as the witness: refused, nothing recorded."""
 
 
-def _same_person(witness: str, actor: str) -> bool:
-    def key(name: str) -> str:
-        return " ".join(name.casefold().split())
+def person_key(name: str) -> str:
+    """What is left of a name to tell two people apart by, so the witness rule cannot be
+    passed by writing the approver's own name differently: full-width and other
+    compatibility forms folded, case and accents dropped, a look-alike from another script
+    (Cyrillic "е", the digit "0") read as the Latin letter it imitates, and everything but
+    letters and digits removed (spaces, dots, hyphens, zero-width and invisible marks), so
+    "Jane Smith", "jane.smith" and "jane.smith." are one person."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", name).casefold())
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    imitated: dict[str, str] = {}
+    for found in confusables.is_confusable(text, greedy=True,
+                                           preferred_aliases=["latin"]) or []:
+        for glyph in found["homoglyphs"]:
+            if len(glyph["c"]) == 1 and glyph["c"].isascii() and glyph["c"].isalnum():
+                imitated[found["character"]] = glyph["c"].casefold()
+                break
+    return "".join(imitated.get(ch, ch) for ch in text if ch.isalnum())
 
-    return key(witness) == key(actor)
+
+def _same_person(witness: str, actor: str) -> bool:
+    return person_key(witness) == person_key(actor)
 
 
 @dataclass
