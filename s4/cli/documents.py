@@ -243,7 +243,7 @@ def export_documents(obj: Context, fmt: str, batch: str | None, with_text: bool,
             writer.writeheader()
         for record in exports.document_rows(ctx, batch, with_text):
             if writer:
-                writer.writerow(record)
+                writer.writerow(exports.spreadsheet_safe(record))
             else:
                 stream.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:

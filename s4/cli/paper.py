@@ -264,6 +264,6 @@ def _write_certificates(ctx, fmt: str, stream) -> None:
         writer.writeheader()
     for row in exports.certificate_rows(ctx):
         if writer:
-            writer.writerow(row)
+            writer.writerow(exports.spreadsheet_safe(row))
         else:
             stream.write(json.dumps(row) + "\n")

@@ -23,6 +23,7 @@ from s4.cli import common
 from s4.config import ConfigError
 from s4.errors import ExitCode, S4Error, exit_code_for
 from s4.services import retention as service
+from s4.services.exports import spreadsheet_safe
 from s4.services.retention import REPORT_FIELDS, action_label
 
 
@@ -192,8 +193,8 @@ def retention_due(obj, before: date | None, action: str | None, fmt: str) -> Non
         writer = csv.DictWriter(sys.stdout, fieldnames=REPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row | {"holds": " ".join(row["holds"]),
-                                   "refs": " ".join(row["refs"])})
+            writer.writerow(spreadsheet_safe(row | {"holds": " ".join(row["holds"]),
+                                                    "refs": " ".join(row["refs"])}))
         return
     if fmt == "jsonl":
         for row in rows:

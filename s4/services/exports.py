@@ -51,6 +51,19 @@ CERTIFICATE_FIELDS = [
 ]
 
 
+# A cell starting with one of these is run as a formula by Excel, LibreOffice and Sheets
+# (`=cmd|' /C calc'!A0`, `=HYPERLINK(...)`): a file name, OCR text, a quarantine reason or a
+# witness typed by anyone would then act in the reader's spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """The row for a CSV file: text a spreadsheet would run as a formula gets a leading
+    apostrophe, so it shows as the text it is (nothing else is changed; JSONL needs none)."""
+    return {key: "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS)
+            else value for key, value in row.items()}
+
+
 def document_fields(with_text: bool = False) -> list[str]:
     return DOCUMENT_FIELDS + (["text"] if with_text else [])
 

@@ -314,8 +314,8 @@ def _csv(rows: Iterable[dict[str, Any]], fields: list[str], name: str) -> Respon
         writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: " ".join(v) if isinstance(v, list) else v
-                             for k, v in row.items()})
+            writer.writerow(exports_service.spreadsheet_safe(
+                {k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()}))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
