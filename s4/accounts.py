@@ -183,26 +183,26 @@ def sign_in(database, name: str, password: str, settings: WebSettings, at: datet
                            {"reason": "no such account", "client": client})
         return SignIn(False, REFUSED)
     subject = user["name"]
-    if is_locked(user, at):
+    lockout = stamp(at + timedelta(minutes=settings.lockout_minutes))
+    attempt = store_db.reserve_sign_in_attempt(database, subject, stamp(at),
+                                               settings.max_failed_sign_ins, lockout)
+    if attempt is None:
+        locked = store_db.get_user(database, subject) or user
         store_db.log_event(database, subject, "user.sign_in_failed", f"user:{subject}",
-                           {"reason": "locked", "locked_until": user["locked_until"],
+                           {"reason": "locked", "locked_until": locked["locked_until"],
                             "client": client})
         return SignIn(False, "This account is locked after repeated failed sign-ins; try "
                              "again later or ask an administrator to set a new password.")
     if not _verify(user["password_hash"], password):
-        failures = user["failed_attempts"] + 1
-        fields: dict[str, Any] = {"failed_attempts": failures}
-        details = {"reason": "wrong password", "failed_attempts": failures, "client": client}
-        if failures >= settings.max_failed_sign_ins:
-            fields["locked_until"] = stamp(at + timedelta(minutes=settings.lockout_minutes))
+        details = {"reason": "wrong password", "failed_attempts": attempt, "client": client}
+        if attempt >= settings.max_failed_sign_ins:
             store_db.change_user(database, subject, subject, "user.sign_in_failed", details,
-                                 **fields)
+                                 locked_until=lockout)
             store_db.log_event(database, subject, "user.locked_out", f"user:{subject}",
-                               {"failed_attempts": failures,
-                                "locked_until": fields["locked_until"]})
+                               {"failed_attempts": attempt, "locked_until": lockout})
         else:
-            store_db.change_user(database, subject, subject, "user.sign_in_failed", details,
-                                 **fields)
+            store_db.log_event(database, subject, "user.sign_in_failed", f"user:{subject}",
+                               details)
         return SignIn(False, REFUSED)
     if user["disabled"]:
         store_db.log_event(database, subject, "user.sign_in_failed", f"user:{subject}",

@@ -1432,6 +1432,35 @@ def change_user(db: sqlite_utils.Database, name: str, actor: str, action: str,
         append_event(db, actor, action, f"user:{name}", details or {})
 
 
+def reserve_sign_in_attempt(db: sqlite_utils.Database, name: str, at: str,
+                            max_failures: int, lock_until: str) -> int | None:
+    """Count one more sign-in try against the account *before* its password is checked,
+    and return which try it is; None when the account is locked (then nothing is checked).
+
+    Counting first, in one write transaction, means tries sent at the same moment each get
+    their own number: no more than ``max_failures`` passwords are ever checked between
+    lock-outs. A try beyond them locks the account until ``lock_until``. A lock that has run
+    out leaves one try before the next lock (a wrong password locks again)."""
+    with transaction(db) as conn:
+        row = conn.execute("SELECT failed_attempts, locked_until FROM users WHERE name = ?",
+                           (name,)).fetchone()
+        if row is None:
+            return None
+        failures, locked_until = row["failed_attempts"], row["locked_until"]
+        if locked_until and locked_until > at:
+            return None
+        if locked_until:
+            failures = min(failures, max_failures - 1)
+        attempt = failures + 1
+        if attempt > max_failures:
+            conn.execute("UPDATE users SET failed_attempts = ?, locked_until = ? WHERE name = ?",
+                         (max_failures, lock_until, name))
+            return None
+        conn.execute("UPDATE users SET failed_attempts = ?, locked_until = NULL WHERE name = ?",
+                     (attempt, name))
+        return attempt
+
+
 def log_event(db: sqlite_utils.Database, actor: str, action: str, subject: str,
               details: dict[str, Any] | None = None) -> None:
     """One audit entry on its own (e.g. a sign-in refused for an unknown name)."""
