@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import secrets
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
@@ -37,6 +39,7 @@ RECORDS_MANAGERS = frozenset({RM})
 LINE_PEOPLE = frozenset({OP, RM})  # those who run batches or QA and may send a re-scan
 ADMINS = frozenset({AD})
 QA_LARGE_WIDTH = 1600
+log = logging.getLogger("s4.web")
 
 
 def _outcome_page(desk: Desk, title: str, changed: list[str], refused: list[Any],
@@ -299,8 +302,12 @@ def certificate_pdf(desk: Desk) -> Response:
     view = _certificate(desk)
     try:
         data = view.pdf_bytes()
-    except Exception as exc:
-        raise HTTPException(404, f"The certificate's PDF cannot be read: {exc}") from None
+    except Exception as exc:  # the reason names the server's paths: it goes to the log only
+        error_id = secrets.token_hex(6)
+        log.warning("certificate PDF %s unreadable (error id %s): %s", view.id, error_id, exc)
+        raise HTTPException(404, f"The PDF of certificate {view.id} cannot be read on this "
+                            "machine. Give your administrator this error id: "
+                            f"{error_id}.") from None
     return Response(data, media_type="application/pdf", headers={
         "content-disposition": f'attachment; filename="{view.id}.pdf"'})
 
