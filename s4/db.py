@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -1715,6 +1716,8 @@ def build_search_index(db: sqlite_utils.Database) -> None:
 def fts_query(words: str) -> str:
     """A person's words as an FTS5 query: every word must appear (each quoted, so no
     character they type is FTS syntax); the last may be the start of a word."""
+    # Control characters (a NUL ends SQLite's reading of the query mid-string) only separate.
+    words = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in words)
     terms = [f'"{term.replace(chr(34), chr(34) * 2)}"' for term in words.split()]
     if terms:
         terms[-1] += "*"

@@ -225,3 +225,15 @@ def test_a_missing_certificate_pdf_is_explained_without_the_servers_paths(app, h
     assert "certificate" in response.text.lower()
     assert str(home.root) not in response.text
     assert Path(record["pdf_path"]).name not in response.text
+
+
+# --------------------------------------------------------------------------- search
+
+
+@pytest.mark.parametrize("words", ["Council\x00Tax", "\x00", "Council \x1b Tax\x7f"])
+def test_control_characters_in_a_search_are_only_separators(app, home, db, words):
+    doc_id = seed_document(home, db)
+    response = signed_in(app, OP).get("/search", params={"q": words})
+    assert response.status_code == 200, words
+    if words.strip("\x00"):
+        assert f'href="/documents/{doc_id}' in response.text
