@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -214,9 +215,14 @@ def sign_in(database, name: str, password: str, settings: WebSettings, at: datet
     return SignIn(True, token=token)
 
 
+# Each Argon2 check takes ~64 MiB: a flood of sign-ins must queue, not exhaust the memory.
+_CHECKS_AT_ONCE = threading.BoundedSemaphore(2)
+
+
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        with _CHECKS_AT_ONCE:
+            return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -4,6 +4,7 @@ pins a hole that was found open, so closing it stays closed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import threading
@@ -237,3 +238,33 @@ def test_control_characters_in_a_search_are_only_separators(app, home, db, words
     assert response.status_code == 200, words
     if words.strip("\x00"):
         assert f'href="/documents/{doc_id}' in response.text
+
+
+def test_password_checks_run_at_most_two_at_a_time(monkeypatch):
+    """Argon2 uses ~64 MiB per check: a flood of sign-ins queues instead of using GBs."""
+    import threading as _threading
+
+    from s4 import accounts
+
+    running = {"now": 0, "most": 0}
+    lock = _threading.Lock()
+    gate = _threading.Barrier(2, timeout=5)
+
+    class CountingHasher:
+        def verify(self, password_hash: str, password: str) -> bool:
+            with lock:
+                running["now"] += 1
+                running["most"] = max(running["most"], running["now"])
+            with contextlib.suppress(_threading.BrokenBarrierError):
+                gate.wait()  # two checks meet here: proves two may run together
+            with lock:
+                running["now"] -= 1
+            return False
+
+    monkeypatch.setattr(accounts, "_hasher", CountingHasher())
+    threads = [_threading.Thread(target=accounts._verify, args=("h", "p")) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert running["most"] == 2
