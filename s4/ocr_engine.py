@@ -38,6 +38,10 @@ SINK_ENV = "S4_OCR_SINK"
 _WORD = re.compile(r"class=['\"]ocrx_word['\"][^>]*title=['\"][^'\"]*x_wconf (\d+)")
 _PAGE_NUMBER = re.compile(r"(\d+)")
 _UNSURE_BELOW = 5.0  # Tesseract OSD confidence under which S4 double-checks
+# Orientation and skew are measured on a copy reduced to about this resolution: Tesseract's
+# layout analysis costs in proportion to the pixels, the angles found do not depend on them,
+# and at 300 dpi each measurement cost as much as reading the page.
+_MEASURE_DPI = 150
 
 
 def _page_number(image: Path) -> int:
@@ -105,12 +109,41 @@ def best_orientation(image_path: Path, timeout: float = 30) -> tuple[int, float]
     return best, scores[best] - runner_up
 
 
+def _reduction(image: Image.Image) -> int:
+    """The whole factor that brings the image down to about ``_MEASURE_DPI`` (1: leave it)."""
+    dpi = float(image.info.get("dpi", (300, 300))[0]) or 300.0
+    return max(1, int(dpi / _MEASURE_DPI + 0.05))  # PNG keeps 300 dpi as 299.9994
+
+
+def measured_on_reduced_copy(input_file: Path, measure) -> object:
+    """``measure(path)`` on a copy of the image reduced towards ``_MEASURE_DPI``."""
+    with Image.open(input_file) as original:
+        factor = _reduction(original)
+        if factor == 1:
+            return measure(Path(input_file))
+        dpi = float(original.info.get("dpi", (300, 300))[0]) or 300.0
+        grey = original.convert("L") if original.mode not in ("L", "1") else original
+        reduced = grey.convert("L").reduce(factor)
+    with tempfile.TemporaryDirectory(prefix="s4-measure-") as folder:
+        path = Path(folder) / "reduced.png"
+        reduced.save(path, dpi=(dpi / factor, dpi / factor))
+        return measure(path)
+
+
 class S4TesseractEngine(TesseractOcrEngine):
+    @staticmethod
+    def get_deskew(input_file: Path, options) -> float:
+        """Tesseract's skew angle, measured on a reduced copy (ocrmypdf then turns the full
+        page by it, exactly as the pipeline's ``deskew`` declares)."""
+        return measured_on_reduced_copy(
+            Path(input_file), lambda path: TesseractOcrEngine.get_deskew(path, options))
+
     @staticmethod
     def get_orientation(input_file: Path, options) -> OrientationConfidence:
         page = _page_number(Path(input_file))
         try:
-            detected = TesseractOcrEngine.get_orientation(input_file, options)
+            detected = measured_on_reduced_copy(
+                Path(input_file), lambda path: TesseractOcrEngine.get_orientation(path, options))
         except Exception as exc:  # OSD gives up on very sparse pages
             log.debug("page %s: orientation detection failed: %s", page, exc)
             detected = OrientationConfidence(angle=0, confidence=0.0)
