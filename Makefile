@@ -21,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make demo   install everything, then run the pipeline on samples/"
 	@echo "make test   install everything, then run the test suite"
-	@echo "make bench  S4 against plain ocrmypdf on the same pages; stack separation"
+	@echo "make bench  S4 against plain ocrmypdf on the same pages (speed; CER per paper quality); stack separation"
 	@echo "make evaluate  classifier on templates the model never saw (OCRed)"
 	@echo "make accuracy  OCR character error rate on samples/"
 	@echo "make lint   ruff"
@@ -61,6 +61,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/quality.py
 	OMP_THREAD_LIMIT=1 $(BIN)/python bench/separation.py --documents 30
 	$(BIN)/python bench/desk.py
 	$(BIN)/python bench/celery_bench.py

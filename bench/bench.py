@@ -33,16 +33,20 @@ from s4.config import load_pipeline  # noqa: E402
 from s4.ocr import ocr_options_for_benchmark  # noqa: E402
 
 
-def make_corpus(folder: Path, min_pages: int, seed: int) -> list[Path]:
-    """Generate scans, then wrap every one as an image-only PDF (lossless, img2pdf)."""
+def make_corpus(folder: Path, min_pages: int, seed: int, rough: float = 0.0,
+                count: int | None = None) -> list[Path]:
+    """Generate scans, then wrap every one as an image-only PDF (lossless, img2pdf).
+
+    ``rough``: the share of pages given heavy damage (``make_samples.py --rough``);
+    ``count``: start from this many documents (more are added until ``min_pages``)."""
     raw = folder / "raw"
     pdfs = folder / "pdf"
-    count = max(12, min_pages // 2)
+    count = count or max(12, min_pages // 2)
     while True:
         shutil.rmtree(raw, ignore_errors=True)
         subprocess.run([sys.executable, str(ROOT / "samples" / "make_samples.py"), "--out",
-                        str(raw), "--count", str(count), "--seed", str(seed)], check=True,
-                       stdout=subprocess.DEVNULL)
+                        str(raw), "--count", str(count), "--seed", str(seed),
+                        "--rough", str(rough)], check=True, stdout=subprocess.DEVNULL)
         manifest = json.loads((raw / "manifest.json").read_text())
         entries = manifest["documents"] if isinstance(manifest, dict) else manifest
         pages = sum(entry["pages"] for entry in entries)
@@ -132,8 +136,11 @@ class TreeMemory:
         self.thread.join()
 
 
-def baseline_command(options: dict, source: Path, target: Path) -> list[str]:
+def baseline_command(options: dict, source: Path, target: Path, sidecar: bool = False
+                     ) -> list[str]:
     command = [str(BIN / "ocrmypdf"), "--jobs", "1", "--quiet"]
+    if sidecar:  # the text, pages separated by form feeds (for the CER)
+        command += ["--sidecar", str(target.with_suffix(".txt"))]
     command += ["--output-type", options["output_type"], "--pdfa-backend",
                 options["pdfa_backend"], "-l", "+".join(options["language"])]
     if options["rotate_pages"]:
@@ -147,13 +154,15 @@ def baseline_command(options: dict, source: Path, target: Path) -> list[str]:
     return [*command, str(source), str(target)]
 
 
-def run_baseline(files: list[Path], out: Path, options: dict, cores: int) -> float:
+def run_baseline(files: list[Path], out: Path, options: dict, cores: int,
+                 sidecar: bool = False) -> float:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     def one(path: Path) -> None:
-        subprocess.run(baseline_command(options, path, out / path.name), check=True, env=env)
+        subprocess.run(baseline_command(options, path, out / path.name, sidecar), check=True,
+                       env=env)
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=cores) as pool:

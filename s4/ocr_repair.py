@@ -114,6 +114,13 @@ def attempt_record(name: str, hocr: str, known: frozenset[str]) -> dict[str, Any
             "score": score}
 
 
+# The second reading takes the page as one column of text of varying size (Tesseract's page
+# segmentation mode 4). On damaged paper the automatic segmentation (mode 3) breaks lines into
+# many small blocks around specks and broken letters and reads them out of order; on the
+# rough benchmark pages mode 4 halved the character error rate of the worst pages.
+CLEANED_PSM = "4"
+
+
 def read_cleaned(image_path: Path, language: str, timeout: float) -> str | None:
     """Tesseract hOCR of a cleaned copy of the OCR image, or None if Tesseract failed."""
     from PIL import Image
@@ -130,7 +137,7 @@ def read_cleaned(image_path: Path, language: str, timeout: float) -> str | None:
         try:
             subprocess.run(
                 ["tesseract", str(cleaned_path), str(base), "-l", language,
-                 "-c", "tessedit_create_hocr=1",
+                 "--psm", CLEANED_PSM, "-c", "tessedit_create_hocr=1",
                  "-c", "hocr_font_info=0"],
                 capture_output=True, check=True, timeout=timeout,
                 env={**os.environ, "OMP_THREAD_LIMIT": "1"})

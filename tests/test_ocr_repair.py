@@ -166,3 +166,44 @@ def test_reading_score_prefers_real_words_to_confident_garbage():
     words = [("Council", 90), ("tax", 90), ("bill", 90)]
     garbage = [("|l|", 95), ("iI|", 95), ("l|l", 95), ("Il", 95)]
     assert reading_score(words, known)[0] > reading_score(garbage, known)[0]
+
+
+def skew_degrees(image_path: Path) -> float:
+    """Tesseract's own skew measurement (``--psm 2``) of an image, in degrees."""
+    import math
+    import subprocess
+
+    result = subprocess.run(["/usr/bin/tesseract", str(image_path), "stdout", "--psm", "2"],
+                            capture_output=True, text=True, check=True)
+    radians = next(float(line.split(":")[1]) for line in
+                   (result.stdout + result.stderr).splitlines()
+                   if line.startswith("Deskew angle"))
+    return math.degrees(radians)
+
+
+def test_orientation_is_measured_on_a_reduced_copy_and_the_page_comes_out_straight(
+        tmp_path, monkeypatch):
+    """The orientation detector ran on the full 300-dpi page and cost as much as reading it;
+    it now reads a reduced copy, and the archival page is still deskewed (on the full page)."""
+    page = make_page(LETTER).rotate(2.5, resample=3, fillcolor=255)
+    scan = tmp_path / "in" / "skewed.png"
+    scan.parent.mkdir(parents=True)
+    page.save(scan, dpi=(300, 300))
+    assert abs(skew_degrees(scan)) > 2
+    log = counting_tesseract(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{log.parent}:{__import__('os').environ['PATH']}")
+    worker_init()
+    work = tmp_path / "work"
+    work.mkdir()
+    settings = OcrSettings().model_dump()
+    outcome = run_ocr_job(OcrJob("D000001", str(scan), str(work), scan.name, settings))
+    assert outcome.ok, outcome.reason
+    calls = log.read_text().splitlines()
+    orientation = [c for c in calls if "--psm 0" in c]
+    assert len(orientation) == 1 and "reduced.png" in orientation[0]
+    straightened = tmp_path / "archival.png"
+    from PIL import Image
+
+    Image.fromarray(page_image(outcome.output_pdf)).save(straightened, dpi=(300, 300))
+    assert abs(skew_degrees(straightened)) < 0.5
+    assert cer(outcome.pages[0]["text"]) < 0.02
