@@ -3,8 +3,9 @@
 Seeds a fresh home through s4/db.py's functions (1,000 documents, a fifth waiting for
 review, each with two pages of text; a few share real two-page PDFs so their page images
 can be rendered), then through the real ASGI app (Starlette's TestClient, in process):
-the median time to serve the review desk page and the document page over ``--requests``
-requests each, and to render a page image the first time (poppler) and from the cache.
+the median time to serve the review desk page, the document page, search and one box's
+paper eligibility (``/paper/{box}``, whose records are filed) over ``--requests`` requests
+each, and to render a page image the first time (poppler) and from the cache.
 Prints a small table and writes the figures to .bench/desk.json. Not a timed test.
 """
 
@@ -30,6 +31,7 @@ from s4.home import initialise  # noqa: E402
 from tests.conftest import write_scan  # noqa: E402
 from tests.web_support import PASSWORD, csrf_from  # noqa: E402
 
+PAPER_BOX = "box-000"  # its records are filed, so /paper/{box} checks each one's QA
 WORDS = ["council", "tax", "bill", "account", "arrears", "payment", "reminder", "planning",
          "application", "housing", "benefit", "claim", "business", "rates", "notice"]
 
@@ -60,7 +62,11 @@ def seed(home: Home, documents: int, real_pdfs: int) -> list[str]:
               "ocr_skipped": 0, "flagged": 0, "text": text} for n in (1, 2)],
             {"state": store_db.PROCESSED, "pages": 2, "output_pdf": str(pdf), "pdfa": 1,
              "ocr_conf_mean": 88.0, "ocr_conf_min": 88.0}, {})
-        if number % 5 == 0:
+        if box == PAPER_BOX and number % 5:  # filed: its paper's QA state is worked out
+            store_db.update_document(
+                database, doc_id, "bench", "document.filed", {}, state=store_db.FILED,
+                record_class="council-tax", document_date="2024-04-01")
+        elif number % 5 == 0:
             store_db.update_document(
                 database, doc_id, "bench", "document.needs_review", {},
                 state=store_db.NEEDS_REVIEW, proposed_class="council-tax",
@@ -109,6 +115,7 @@ def main() -> None:
         "document_page_ms": median_ms(client, f"/documents/{ids[len(ids) // 2]}",
                                       args.requests),
         "search_ms": median_ms(client, "/search?q=arrears+payment", args.requests),
+        "paper_box_ms": median_ms(client, f"/paper/{PAPER_BOX}", args.requests),
     }
     first, cached = [], []
     for doc_id in ids[:3]:  # each a different real PDF: a first render each time
@@ -128,6 +135,7 @@ def main() -> None:
             ("review item (/review/{id})", "review_item_ms"),
             ("document page (/documents/{id})", "document_page_ms"),
             ("search (/search?q=…)", "search_ms"),
+            ("paper by box (/paper/{box}, 50 records)", "paper_box_ms"),
             ("page image, first render (900 px)", "page_image_first_ms"),
             ("page image, from the cache", "page_image_cached_ms")]
     for label, key in rows:

@@ -9,11 +9,12 @@ machines"):
   (``fingerprint``). ``<job>`` is the document id and attempt number, so every attempt has
   its own key and a late duplicate result is recognised and dropped.
 - The worker (``s4 worker``) refuses a job from a coordinator with other versions, fetches
-  the bytes, checks their hash, OCRs them in a temporary folder, stores the PDF and text
-  under ``s4:output:<job>:pdf|txt`` and pushes a small JSON result (with the hashes of both
-  outputs) onto ``s4:results``. While it works it refreshes a lease (``s4:lease:<job>``);
-  the coordinator charges a job whose lease lapsed as a crashed attempt, as the local pool
-  charges a worker process that died.
+  the bytes, checks their hash, OCRs them in a temporary folder, stores every file the
+  outcome points at (``OUTCOME_FILES``: the PDF and text, or a stack's prepared PDF when the
+  scan is to be split) under ``s4:output:<job>:<field>`` and pushes a small JSON result
+  (with the SHA-256 of each of those files) onto ``s4:results``. While it works it
+  refreshes a lease (``s4:lease:<job>``); the coordinator charges a job whose lease lapsed
+  as a crashed attempt, as the local pool charges a worker process that died.
 - Celery delivers with late acknowledgement: a worker that dies mid-job leaves the message
   unacknowledged and Celery hands it out again. The worker that gets such a redelivery does
   not OCR it: it reports the previous worker's death, so the coordinator counts attempts (a
@@ -60,6 +61,23 @@ KEY_SLACK_SECONDS = 3600
 # Test hook: a worker whose environment names a file crashes (os._exit) on it, as a scan
 # that kills Tesseract would. Only the test suite sets it.
 CRASH_ON_NAME_ENV = "S4_TEST_CRASH_ON_NAME"
+
+
+# The OcrOutcome fields that name a file in the worker's work dir, and the name the file
+# gets in the document's work dir on the coordinator (the names the local pool uses).
+OUTCOME_FILES = {"output_pdf": "{doc_id}.pdf", "text_path": "{doc_id}.txt",
+                 "stack_pdf": "stack.pdf"}
+
+
+def outcome_files(outcome: OcrOutcome) -> dict[str, Path]:
+    """The files this outcome points at, by field (an OCRed record: PDF and text; a stack
+    to split: its prepared PDF)."""
+    return {name: Path(value) for name in OUTCOME_FILES
+            if (value := getattr(outcome, name))}
+
+
+def output_key(job: str, field_name: str) -> str:
+    return f"{key('output', job)}:{field_name}"
 
 
 def job_key(doc_id: str, attempt: int) -> str:
@@ -285,21 +303,21 @@ def _run(client: redis.Redis, payload: dict[str, Any]) -> dict[str, Any]:
             doc_id=payload["doc_id"], original=str(original), work_dir=str(work_dir),
             source_name=payload["source_name"], settings=payload["settings"],
             jobs=1,  # one Tesseract page per worker process: `--concurrency` is the cores
-            max_file_bytes=payload["max_file_bytes"]))
+            max_file_bytes=payload["max_file_bytes"], image_qa=payload.get("image_qa"),
+            capture=payload.get("capture"), single=bool(payload.get("single"))))
         result: dict[str, Any] = {"kind": "done", "input_sha256": received,
                                   "outcome": _portable(outcome, str(original))}
         if outcome.ok:
-            pdf = Path(outcome.output_pdf or "").read_bytes()
-            text = Path(outcome.text_path or "").read_bytes()
+            files = {name: path.read_bytes() for name, path in outcome_files(outcome).items()}
             keep = int(payload["job_seconds"] + KEY_SLACK_SECONDS)
             with client.pipeline() as pipe:
-                pipe.set(key("output", job) + ":pdf", pdf, ex=keep)
-                pipe.set(key("output", job) + ":txt", text, ex=keep)
+                for name, data in files.items():
+                    pipe.set(output_key(job, name), data, ex=keep)
                 pipe.zadd(PAGES, {f"{job}|{worker_name(os.getppid())}|{len(outcome.pages)}":
                                   time.time()})
                 pipe.zremrangebyscore(PAGES, 0, time.time() - PAGES_WINDOW_SECONDS)
                 pipe.execute()
-            result.update(pdf_sha256=sha256(pdf), text_sha256=sha256(text))
+            result["files"] = {name: sha256(data) for name, data in files.items()}
         return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -308,7 +326,8 @@ def _run(client: redis.Redis, payload: dict[str, Any]) -> dict[str, Any]:
 def _portable(outcome: OcrOutcome, original: str) -> dict[str, Any]:
     """The outcome without this machine's paths (the coordinator writes its own files)."""
     fields = asdict(outcome)
-    fields["output_pdf"] = fields["text_path"] = None
+    for name in OUTCOME_FILES:
+        fields[name] = None
     if fields["reason"]:
         fields["reason"] = fields["reason"].replace(original, "the scan")
     return fields

@@ -1783,21 +1783,7 @@ def search_classes(db: sqlite_utils.Database) -> list[str]:
     return [row["record_class"] for row in rows]
 
 
-# ---- the desk's queues and figures (paper QA, pages per minute)
-
-
-def qa_candidates(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Records with a flagged page and no QA verdict yet, whose paper is still in its box,
-    oldest first, with ``flagged_count``."""
-    rows = db.conn.execute(
-        "SELECT d.*, (SELECT COUNT(*) FROM pages p WHERE p.doc_id = d.id AND p.flagged = 1)"
-        " AS flagged_count FROM documents d"
-        " WHERE d.qa_status IS NULL AND d.box IS NOT NULL"
-        " AND COALESCE(d.paper_status, 'in_box') = 'in_box'"
-        " AND d.state IN (?, ?, ?, ?)"
-        " AND EXISTS (SELECT 1 FROM pages p WHERE p.doc_id = d.id AND p.flagged = 1)"
-        " ORDER BY d.seq", (PROCESSED, NEEDS_REVIEW, FILED, STORED))
-    return [dict(r) for r in rows]
+# ---- the desk's figures (pages per minute)
 
 
 def batch_throughput(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:

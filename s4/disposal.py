@@ -89,11 +89,17 @@ def current_record(database, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def check_document(ctx: HomeContext, doc: dict[str, Any], today: date) -> PaperCheck:
+_UNSET: Any = object()
+
+
+def check_document(ctx: HomeContext, doc: dict[str, Any], today: date,
+                   box_qa: qa.BoxQa | None = _UNSET) -> PaperCheck:
     """Whether this document's paper may go today, and every reason it may not.
 
     Pipelines and schedules come from the context's one cache, so the answer is the one
-    the rest of S4 gives for "which schedule governs this document"."""
+    the rest of S4 gives for "which schedule governs this document". ``box_qa`` is the QA
+    state of the document's box when the caller has it already (``box_status`` builds it
+    once per box, not once per document)."""
     database = ctx.db
     check = PaperCheck(doc)
     blockers = check.blockers
@@ -122,7 +128,8 @@ def check_document(ctx: HomeContext, doc: dict[str, Any], today: date) -> PaperC
         return check
     if state != store_db.STORED or not doc["verified_at"]:
         blockers.append("not verified: the digital copy is not yet stored and checked by hash")
-    box_qa = qa.box_qa(database, doc["box"]) if doc["box"] else None
+    if box_qa is _UNSET or (box_qa is not None and box_qa.box != doc["box"]):
+        box_qa = qa.box_qa(database, doc["box"]) if doc["box"] else None
     if doc["qa_status"] == "failed":
         blockers.append("QA failed: rescan the document")
     elif doc["qa_status"] != "passed":
@@ -178,7 +185,9 @@ def box_status(ctx: HomeContext, boxes: list[str] | None = None,
         # A superseded record's paper is represented by its re-scan, which is in the box too.
         docs = [d for d in store_db.documents_in_boxes(database, [box])
                 if d["state"] != store_db.SUPERSEDED]
-        statuses.append(BoxStatus(box, [check_document(ctx, d, today) for d in docs]))
+        box_qa = qa.box_qa(database, box)  # once per box: it reads every page of the box
+        statuses.append(BoxStatus(box, [check_document(ctx, d, today, box_qa)
+                                        for d in docs]))
     return statuses
 
 

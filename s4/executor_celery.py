@@ -2,7 +2,8 @@
 
 What travels and how it is checked is in ``s4.celery_ocr``. This side (in the line's
 process) sends jobs, takes results off ``s4:results``, checks the SHA-256 of what it sent
-and of what came back, writes the PDF and text into the document's work dir, and turns every
+and of every file that came back, writes them into the document's work dir (the PDF and
+text, or a stack's prepared PDF to split), and turns every
 other ending into the executor events the local pool gives: a lapsed lease or a worker that
 died is ``WorkerCrashed`` (the line retries, then quarantines), a refusal or a rejected scan
 is a ``JobDone`` whose outcome carries the reason. A job the broker lost (Redis restarted) is
@@ -27,6 +28,7 @@ import redis
 
 from s4.celery_ocr import (
     KEY_SLACK_SECONDS,
+    OUTCOME_FILES,
     QUEUE,
     RESULTS,
     TASK,
@@ -37,6 +39,7 @@ from s4.celery_ocr import (
     job_key,
     key,
     make_app,
+    output_key,
     redis_client,
     sha256,
     shown_broker,
@@ -135,6 +138,9 @@ class CeleryExecutor:
             "key": sent.key, "doc_id": job.doc_id, "attempt": job.attempt,
             "source_name": job.source_name, "settings": job.settings,
             "max_file_bytes": job.max_file_bytes, "input_sha256": sent.input_sha256,
+            # the pipeline's image QA limits and capture settings travel too, so a worker
+            # flags and splits exactly as the local pool would
+            "image_qa": job.image_qa, "capture": job.capture, "single": job.single,
             "fingerprint": fingerprint(), "lease_seconds": self.settings.lease_seconds,
             "job_seconds": self.job_seconds,
         }
@@ -281,24 +287,31 @@ class CeleryExecutor:
             self.app.close()
 
 def write_outputs(client: redis.Redis, sent: _Sent, result: dict[str, Any],
-              outcome: OcrOutcome) -> str | None:
-    """Put the worker's PDF and text into the work dir once their hashes check out."""
-    base = key("output", sent.key)
-    pdf, text = client.get(base + ":pdf"), client.get(base + ":txt")
+                  outcome: OcrOutcome) -> str | None:
+    """Put every file the worker sent back into the work dir once its SHA-256 checks out,
+    and point the outcome at them; the problem in words, or None."""
+    digests: dict[str, str] = result.get("files") or {}
+    needed = {"stack_pdf"} if outcome.split else {"output_pdf", "text_path"}
+    if not needed <= set(digests) or not set(digests) <= set(OUTCOME_FILES):
+        forget_outputs(client, sent.key)
+        return ("the OCR result did not list the files it should carry (a worker at "
+                "another version?)")
+    with client.pipeline() as pipe:
+        for name in digests:
+            pipe.get(output_key(sent.key, name))
+        contents = dict(zip(digests, pipe.execute(), strict=True))
     forget_outputs(client, sent.key)
-    if pdf is None or text is None:
+    if any(data is None for data in contents.values()):
         return "the OCR result was gone from the broker before it could be collected"
-    if sha256(pdf) != result.get("pdf_sha256") or sha256(text) != result.get("text_sha256"):
+    if any(sha256(contents[name]) != digest for name, digest in digests.items()):
         return "the OCR result came back damaged (SHA-256 differs)"
     work_dir = Path(sent.job.work_dir)
-    paths = {}
-    for suffix, data in ((".pdf", pdf), (".txt", text)):
-        target = work_dir / f"{sent.job.doc_id}{suffix}"
-        partial = work_dir / f"{sent.job.doc_id}.partial-{os.getpid()}{suffix}"
+    for name, data in contents.items():
+        target = work_dir / OUTCOME_FILES[name].format(doc_id=sent.job.doc_id)
+        partial = target.with_name(f"{target.stem}.partial-{os.getpid()}{target.suffix}")
         partial.write_bytes(data)
         os.replace(partial, target)
-        paths[suffix] = str(target)
-    outcome.output_pdf, outcome.text_path = paths[".pdf"], paths[".txt"]
+        setattr(outcome, name, str(target))
     return None
 
 
@@ -365,7 +378,7 @@ def forget_input(client: redis.Redis, job: str) -> None:
 
 def forget_outputs(client: redis.Redis, job: str) -> None:
     with contextlib.suppress(redis.RedisError):
-        client.delete(key("output", job) + ":pdf", key("output", job) + ":txt")
+        client.delete(*(output_key(job, name) for name in OUTCOME_FILES))
 
 
 def live_workers(client: redis.Redis) -> list[dict[str, Any]]:

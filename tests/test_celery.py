@@ -229,3 +229,34 @@ def _events(home, doc_id: str) -> list[dict]:
         return store_db.events_for(connection, doc_id)
     finally:
         connection.conn.close()
+
+
+def test_a_stack_ocred_through_a_worker_splits_into_its_records(home, tmp_path, redis_server,
+                                                                s4_processes):
+    """The split plan travels back with the prepared stack PDF (checked by SHA-256); the
+    line splits it and the workers OCR each record."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "samples"))
+    import make_stacks
+
+    pipeline = home.pipelines / "default.yaml"
+    pipeline.write_text(pipeline.read_text()
+                        + "\ncapture:\n  separation: sheet\n  blank_pages: drop\n")
+    use_celery(home, redis_server)
+    _workers(home, redis_server, s4_processes, 1)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    made = make_stacks._one_page_documents(2, seed=7)
+    make_stacks.make_stack(scans, "stack", [("doc", False), ("sep", 0), ("doc", False)],
+                           150, 3, made)
+    line = s4_processes(home, redis_server, "run", "-v", "run", "--batch", "b1", str(scans))
+    assert line.wait(timeout=240) == 0, line.output()
+    documents = {d["id"]: d for d in _documents(home)}
+    [stack] = [d for d in documents.values() if d["stack_id"] is None]
+    children = [d for d in documents.values() if d["stack_id"] == stack["id"]]
+    assert stack["state"] == store_db.SPLIT, stack
+    assert [c["scan_pages"] for c in sorted(children, key=lambda c: c["position"])] == \
+        ["1", "3"]
+    _completed_once(children)
+    assert not list(redis_server.client().scan_iter("s4:output:*"))  # nothing left behind

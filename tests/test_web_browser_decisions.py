@@ -130,13 +130,18 @@ def test_a_qa_checker_passes_a_flagged_page(served, browser_page):
     doc_id = records["flagged"]
     sign_in_as(page, base, "olly", "/qa")
     shot(page, "qa-queue")
-    page.get_by_role("link", name=doc_id).click()
+    page.get_by_role("link", name=f"Check page 2 of {doc_id}").click()
     wait_image(page.get_by_alt_text(f"Page 2 of {doc_id}"))
     shot(page, "qa")
     page.get_by_label("Reason (needed to fail)").fill("page 2 is legible")
-    page.get_by_role("button", name="Pass: the scan is legible and complete").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Your QA verdict on {doc_id}")
-    assert document(home, doc_id)["qa_status"] == "passed"
+    page.get_by_role("button", name="Pass: the page is legible and complete").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Your QA verdict on {doc_id} page 2")
+    database = store_db.connect(home.database)
+    try:
+        verdict = store_db.qa_verdicts(database, [doc_id])[(doc_id, 2)]
+    finally:
+        database.conn.close()
+    assert (verdict["result"], verdict["actor"]) == ("passed", "olly")
 
 
 def test_a_records_manager_destroys_an_eligible_box_with_a_witness_then_an_auditor_traces_it(

@@ -15,6 +15,7 @@ from s4.context import HomeContext
 from s4.services import paper
 from s4.web.app import create_app
 from tests.test_disposal import _stored_doc
+from tests.test_qa_sample import _with_pages
 from tests.web_support import (
     PASSWORD,
     ROLE_USERS,
@@ -125,25 +126,55 @@ def test_not_a_record_from_the_review_desk(app, home, db):
     assert doc(db, doc_id)["state"] == store_db.NOT_A_RECORD
 
 
-def test_qa_lists_flagged_pages_and_a_checker_passes_or_fails_them(app, home, db):
-    flagged = seed_document(home, db)  # page 2 flagged
+def test_qa_lists_flagged_pages_and_a_checker_passes_or_fails_them_page_by_page(
+        app, home, db):
+    flagged = seed_document(home, db)  # page 2 flagged (skew)
     client = signed_in(app, OP)
     queue = client.get("/qa").text
-    assert f'href="/qa/{flagged}"' in queue
-    page = client.get(f"/qa/{flagged}").text
+    assert f'href="/qa/{flagged}/2"' in queue and "skew: the page is skewed" in queue
+    assert f'href="/qa/{flagged}/1"' not in queue  # neither sampled nor flagged
+    page = client.get(f"/qa/{flagged}/2").text
     assert f'src="/documents/{flagged}/pages/2.png?w=1600"' in page
-    assert f'src="/documents/{flagged}/pages/1.png' not in page  # only the flagged page
-    refused = post(client, f"/qa/{flagged}", f"/qa/{flagged}", verdict="fail")
+    assert f'src="/documents/{flagged}/pages/1.png' not in page  # only this page
+    assert f'action="/documents/{flagged}/rescan"' in page  # a rescan can be sent from here
+    refused = post(client, f"/qa/{flagged}/2", f"/qa/{flagged}/2", verdict="fail")
     assert refused.status_code == 400 and "say what is wrong" in refused.text
-    assert doc(db, flagged)["qa_status"] is None
-    response = post(client, f"/qa/{flagged}", f"/qa/{flagged}", verdict="pass",
+    assert store_db.qa_verdicts(db, [flagged]) == {}
+    response = post(client, f"/qa/{flagged}/2", f"/qa/{flagged}/2", verdict="pass",
                     reason="page 2 reads fine")
     assert response.status_code == 303 and response.headers["location"] == \
-        f"/qa?done={flagged}"
-    assert doc(db, flagged)["qa_status"] == "passed"
-    assert events(home, "paper.qa_passed")[-1]["actor"] == ROLE_USERS[OP]
-    assert f'href="/qa/{flagged}"' not in client.get("/qa").text  # done: off the list
-    assert post(signed_in(app, AU), f"/qa/{flagged}", verdict="pass").status_code == 403
+        f"/qa?done={flagged}&page=2"
+    verdict = store_db.qa_verdicts(db, [flagged])[(flagged, 2)]
+    assert verdict["result"] == "passed" and verdict["actor"] == ROLE_USERS[OP]
+    assert f'href="/qa/{flagged}/2"' not in client.get("/qa").text  # passed: off the list
+    assert post(signed_in(app, AU), f"/qa/{flagged}/2", verdict="pass").status_code == 403
+    assert client.get(f"/qa/{flagged}/9").status_code == 404
+
+
+def test_qa_draws_a_complete_box_sample_and_a_failed_page_blocks_the_box(app, home, db):
+    """The desk's QA screen shows the box's sample (drawn when every record is stored), and
+    a failed sampled page keeps the box's paper until the document is rescanned."""
+    docs = [_stored_doc(home, db, "box-s", "complaint") for _ in range(2)]
+    for doc_id in docs:  # page rows, as the line leaves them, none flagged
+        _with_pages(db, doc_id, 3)
+    client = signed_in(app, RM)
+    queue = client.get("/qa?box=box-s").text
+    assert "sample drawn" in queue
+    [sample] = store_db.qa_samples(db, box="box-s")
+    assert sample["drawn_by"] == ROLE_USERS[RM]
+    for doc_id, page_no in sample["pages"]:
+        assert f'href="/qa/{doc_id}/{page_no}"' in queue
+    assert client.get("/qa?box=box-s").text.count("sample drawn") == 0  # drawn once
+    first, *rest = sample["pages"]
+    response = post(client, f"/qa/{first[0]}/{first[1]}", "/qa", verdict="fail",
+                    reason="the page is cut off at the bottom")
+    assert response.status_code == 303
+    if rest:  # on to the next page nobody has checked
+        assert response.headers["location"].startswith(f"/qa/{rest[0][0]}/{rest[0][1]}?")
+    paper_page = client.get("/paper/box-s").text
+    assert f"page {first[1]} failed QA (the page is cut off at the bottom)" in paper_page
+    assert "failed (the page is cut off at the bottom): rescan" in \
+        client.get("/qa?box=box-s").text
 
 
 def test_destruction_refuses_the_approver_as_witness_then_issues_the_certificate(

@@ -101,29 +101,12 @@ def pull(ctx: HomeContext, doc_id: str, reason: str) -> Outcome:
 
 
 def qa(ctx: HomeContext, doc_id: str, passed: bool, reason: str) -> Outcome:
-    """Record a person's QA verdict on a document's digital copy."""
+    """Record a person's QA verdict on a whole document's digital copy (`s4 paper qa`: it
+    passes all its flagged pages, or accepts a copy that is not PDF/A). Page by page, as the
+    desk's QA screen does, is ``services.qa.verdict``."""
     _document(ctx, doc_id)
     disposal.set_qa(ctx.db, doc_id, passed, reason, ctx.actor)
     return Outcome(changed=[doc_id])
-
-
-@dataclass(frozen=True)
-class QaItem:
-    """A record waiting for a person's QA verdict, and why."""
-
-    doc: dict[str, Any]
-    flagged_pages: list[dict[str, Any]]  # the pages rows that are flagged, with their flags
-    why: str  # "flagged pages", later also "QA sample"
-
-
-def qa_queue(ctx: HomeContext) -> list[QaItem]:
-    """The records that need a person's QA check before their paper may go: today those
-    with flagged pages (the one list the desk's /qa shows; QA sampling adds to it here)."""
-    items = []
-    for doc in store_db.qa_candidates(ctx.db):
-        flagged = [page for page in store_db.pages_of(ctx.db, doc["id"]) if page["flagged"]]
-        items.append(QaItem(doc, flagged, "flagged pages"))
-    return items
 
 
 # --------------------------------------------------------------------------- destroy

@@ -21,6 +21,31 @@ def queue(ctx: HomeContext, box: str | None = None) -> list[qa.PageToCheck]:
     return pages
 
 
+def page_to_check(ctx: HomeContext, doc_id: str, page_no: int) -> qa.PageToCheck | None:
+    """One page as the QA queue sees it (sampled, flags, latest verdict); None when it is
+    neither sampled nor flagged. Reads only."""
+    doc = store_db.get_document(ctx.db, doc_id)
+    if doc is None or not doc["box"]:
+        return None
+    return next((p for p in qa.box_qa(ctx.db, doc["box"]).pages
+                 if (p.doc_id, p.page_no) == (doc_id, page_no)), None)
+
+
+def draw_due(ctx: HomeContext, box: str | None = None) -> Outcome:
+    """Draw the sample of each box (or just this one) that is due: every record stored and
+    some pages no draw covers yet. The line draws it itself when a box completes; this
+    catches up a draw it could not make then. Nothing on a read-only home."""
+    result = Outcome()
+    if store_db.is_read_only(ctx.db):
+        return result
+    for name in [box] if box else store_db.known_boxes(ctx.db):
+        if qa.box_complete(ctx.db, name) and qa.uncovered_pages(ctx.db, name):
+            drawn = draw(ctx, name)
+            result.changed.extend(drawn.changed)
+            result.notes.extend(drawn.notes)
+    return result
+
+
 def draw(ctx: HomeContext, box: str) -> Outcome:
     """Draw the box's sample now for every page no draw covers yet (on demand; S4 draws it
     by itself once every record of the box is stored)."""

@@ -26,6 +26,7 @@ from s4 import db as store_db
 from s4.services import documents as documents_service
 from s4.services import exports as exports_service
 from s4.services import paper as paper_service
+from s4.services import qa as qa_service
 from s4.services import retention as retention_service
 from s4.services import review as review_service
 from s4.services import search as search_service
@@ -181,39 +182,67 @@ def _date_field(desk: Desk, name: str, label: str) -> date | None:
 
 @guarded("/qa", LINE_PEOPLE)
 def qa_queue(desk: Desk) -> Response:
-    return desk.render("qa_queue.html", items=paper_service.qa_queue(context_for(desk)),
-                       done=done_id(desk))
+    """The pages a person must check (sampled and flagged), all boxes or one; a box's
+    sample is drawn first when it is due (every record stored, pages not yet covered)."""
+    ctx = context_for(desk)
+    boxes = store_db.known_boxes(desk.database)
+    box = desk.request.query_params.get("box", "").strip() or None
+    if box is not None and box not in boxes:
+        raise HTTPException(404, f"There is no box {box!r} in this home.")
+    try:
+        notes, problem = qa_service.draw_due(ctx, box).notes, None
+    except Exception as exc:  # a broken pipeline file: the pages already due still show
+        notes, problem = [], f"the QA sample could not be drawn: {exc}"
+    return desk.render("qa_queue.html", pages=qa_service.queue(ctx, box), boxes=boxes,
+                       box=box, notes=notes, problem=problem, done=done_id(desk),
+                       done_page=_page_number(desk.request.query_params.get("page", "")))
 
 
-def _qa_page(desk: Desk, doc: dict[str, Any], status: int = 200,
+def _page_number(text: str) -> int | None:
+    return int(text) if text.isdecimal() and 0 < len(text) < 6 else None
+
+
+def _qa_page(desk: Desk, doc: dict[str, Any], page_no: int, status: int = 200,
              error: str | None = None) -> Response:
-    page_rows = store_db.pages_of(desk.database, doc["id"])
-    return desk.render("qa.html", status, doc=doc, error=error, page_rows=page_rows,
-                       flagged=[p for p in page_rows if p["flagged"]],
+    if not store_db.page_exists(desk.database, doc["id"], page_no):
+        raise HTTPException(404, f"{doc['id']} has no page {page_no}.")
+    ctx = context_for(desk)
+    row = next(p for p in store_db.pages_of(desk.database, doc["id"])
+               if p["page_no"] == page_no)
+    return desk.render("qa.html", status, doc=doc, page_no=page_no, row=row,
+                       check=qa_service.page_to_check(ctx, doc["id"], page_no), error=error,
                        has_pdf=pages.record_pdf(doc) is not None, width=QA_LARGE_WIDTH,
                        reason=field(desk, "reason"))
 
 
-@guarded("/qa/{doc}", LINE_PEOPLE)
+@guarded("/qa/{doc}/{page:int}", LINE_PEOPLE)
 def qa_item(desk: Desk) -> Response:
-    return _qa_page(desk, document_or_404(desk))
+    return _qa_page(desk, document_or_404(desk), desk.request.path_params["page"])
 
 
-@guarded("/qa/{doc}", LINE_PEOPLE, ("POST",))
+@guarded("/qa/{doc}/{page:int}", LINE_PEOPLE, ("POST",))
 def qa_verdict(desk: Desk) -> Response:
+    """Pass or fail one page; a failed page sends its document to rescan. Then on to the
+    next page nobody has checked yet."""
     doc = document_or_404(desk)
+    page_no = desk.request.path_params["page"]
     verdict, reason = field(desk, "verdict"), field(desk, "reason")
+    ctx = context_for(desk)
     try:
         if verdict not in ("pass", "fail"):
             raise FormProblem("choose Pass or Fail")
         if verdict == "fail" and not reason:
             raise FormProblem("Fail: say what is wrong with the scan (Reason), so the "
                               "operator knows what to rescan")
-        call(paper_service.qa, context_for(desk), doc["id"], verdict == "pass",
-             reason or "passed on the desk")
+        call(qa_service.verdict, ctx, doc["id"], page_no, verdict == "pass",
+             reason or "passed on the desk: legible and complete")
     except FormProblem as problem:
-        return _qa_page(desk, doc, 400, str(problem))
-    return RedirectResponse(f"/qa?done={doc['id']}", 303)
+        return _qa_page(desk, doc, page_no, 400, str(problem))
+    done = f"done={doc['id']}&page={page_no}"
+    waiting = [p for p in qa_service.queue(ctx, doc["box"]) if p.result is None]
+    if waiting:
+        return RedirectResponse(f"/qa/{waiting[0].doc_id}/{waiting[0].page_no}?{done}", 303)
+    return RedirectResponse(f"/qa?{done}", 303)
 
 
 # --------------------------------------------------------------------------- paper by box
@@ -538,8 +567,8 @@ ROUTES: list[tuple[str, Any, list[str]]] = [
     ("/review/{doc}", review_item, ["GET"]),
     ("/review/{doc}", review_decide, ["POST"]),
     ("/qa", qa_queue, ["GET"]),
-    ("/qa/{doc}", qa_item, ["GET"]),
-    ("/qa/{doc}", qa_verdict, ["POST"]),
+    ("/qa/{doc}/{page:int}", qa_item, ["GET"]),
+    ("/qa/{doc}/{page:int}", qa_verdict, ["POST"]),
     ("/paper", paper_boxes, ["GET"]),
     ("/paper/{box}", paper_box, ["GET"]),
     ("/paper/{box}/destroy", paper_destroy, ["POST"]),
