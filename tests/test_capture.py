@@ -189,3 +189,50 @@ def test_a_stack_of_nothing_but_sheets_is_quarantined_with_a_reason(home, tmp_pa
     [doc] = store_db.documents(db)
     assert doc["state"] == store_db.QUARANTINED
     assert "1: separator sheet; 2: blank page" in doc["quarantine_reason"]
+
+
+def test_a_stack_document_already_on_record_is_a_duplicate_as_ever(home, stacks, tmp_path):
+    """A second stack holding a document of the first (the same scanned pages) makes that
+    document a duplicate of the record already made, and only the new one is OCRed."""
+    _pipeline(home, "sheet", "drop")
+    first = stacks["folder"] / stacks["truth"]["sheet"]["file"]
+    code, output = run_s4(home, "run", "--batch", "b1", str(first))
+    assert code == 0, output
+    second = tmp_path / "second-stack.pdf"
+    plain = stacks["folder"] / stacks["truth"]["none"]["file"]
+    with pikepdf.open(first) as one, pikepdf.open(plain) as other, pikepdf.new() as out:
+        out.pages.extend([*one.pages[:4], other.pages[0]])  # cover, doc 1 + back, separator
+        out.save(second)
+    code, output = run_s4(home, "run", "--batch", "b2", str(second))
+    assert code == 0, output
+    db = store_db.connect(home.database)
+    stacks_made = [d for d in store_db.documents(db) if d["state"] == store_db.SPLIT]
+    assert len(stacks_made) == 2
+    earlier = store_db.documents_of_stack(db, stacks_made[0]["id"])
+    again, new = store_db.documents_of_stack(db, stacks_made[1]["id"])
+    assert again["state"] == store_db.DUPLICATE and again["duplicate_of"] == earlier[0]["id"]
+    assert again["scan_pages"] == "2" and again["source_file"] == second.name
+    assert new["state"] in store_db.OCR_DONE_STATES and new["scan_pages"] == "5"
+
+
+def test_retrying_a_quarantined_stack_splits_it(home, stacks):
+    _pipeline(home, "sheet", "drop")
+    scan = stacks["folder"] / stacks["truth"]["sheet"]["file"]
+    settings = home.settings_file.read_text()
+    assert "max_file_megabytes = 500.0" in settings
+    home.settings_file.write_text(settings.replace("max_file_megabytes = 500.0",
+                                                   "max_file_megabytes = 0.001"))
+    code, output = run_s4(home, "run", "--batch", "b1", str(scan))
+    assert code == 1, output
+    db = store_db.connect(home.database)
+    [stack] = store_db.documents(db)
+    assert stack["state"] == store_db.QUARANTINED and "max_file_megabytes" in \
+        stack["quarantine_reason"]
+    home.settings_file.write_text(settings)  # the limit put right
+    code, output = run_s4(home, "retry", stack["id"])
+    assert code == 0, output
+    db = store_db.connect(home.database)
+    assert store_db.get_document(db, stack["id"])["state"] == store_db.SPLIT
+    children = store_db.documents_of_stack(db, stack["id"])
+    assert [c["scan_pages"] for c in children] == ["2", "5", "7"]
+    assert all(c["state"] in store_db.OCR_DONE_STATES for c in children)

@@ -14,7 +14,7 @@ import pytest
 
 from s4 import db as store_db
 from s4.config import ConfigError, load_settings
-from tests.celery_support import RedisServer, S4Process, registered, use_celery
+from tests.celery_support import PASSWORD_ENV, RedisServer, S4Process, registered, use_celery
 from tests.conftest import LETTER, wait_for, write_scan
 
 pytestmark = pytest.mark.slow
@@ -260,3 +260,30 @@ def test_a_stack_ocred_through_a_worker_splits_into_its_records(home, tmp_path, 
         ["1", "3"]
     _completed_once(children)
     assert not list(redis_server.client().scan_iter("s4:output:*"))  # nothing left behind
+
+
+def test_the_desk_batches_page_shows_the_live_workers_and_a_broker_that_is_down(
+        home, redis_server, s4_processes, monkeypatch):
+    from starlette.testclient import TestClient
+
+    from s4 import accounts
+    from s4.web.app import create_app
+    from tests.web_support import PASSWORD, sign_in
+
+    use_celery(home, redis_server)
+    [worker] = _workers(home, redis_server, s4_processes, 1)
+    connection = store_db.connect(home.database)
+    store_db.migrate(connection)
+    accounts.add_user(connection, "olly", [accounts.OPERATOR], PASSWORD, "test-admin")
+    connection.conn.close()
+    monkeypatch.setenv(PASSWORD_ENV, redis_server.password)  # as `s4 serve` is started
+    client = TestClient(create_app(home), raise_server_exceptions=False)
+    assert sign_in(client, "olly").status_code == 303
+    page = client.get("/batches").text
+    assert "OCR workers" in page
+    assert f"{socket.gethostname()}:{worker.pid}" in page
+    assert "Jobs waiting for a worker: 0" in page
+    assert redis_server.password not in page
+    redis_server.kill()
+    down = client.get("/batches")
+    assert down.status_code == 200 and "the broker cannot be reached" in down.text

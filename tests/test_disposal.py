@@ -608,3 +608,57 @@ def test_junk_whose_paper_went_cannot_become_a_record_afterwards(home, database)
     code, output = run_s4(home, "review", "set", junk, "--class", "adoption")
     assert code == 2 and "its paper was destroyed" in output
     assert store_db.get_document(database, junk)["state"] == store_db.NOT_A_RECORD
+
+
+def test_a_certificate_for_a_box_of_split_records_lists_their_source_file_and_pages(
+        home, db):
+    """Records split from one scanner's file: the certificate (JSON and the signed PDF) names
+    that file, its SHA-256, each record's scan pages and the pages left out of it."""
+    store_db.ensure_batch(db, "box-st", "default", "box-st", "run", "tester")
+    with store_db.transaction(db):
+        stack = store_db.next_doc_id(db)
+        store_db.insert_document(db, "tester", {
+            "id": stack, "batch_id": "box-st", "box": "box-st", "position": 1,
+            "source_name": "stack-12.pdf", "source_path": "/scans/stack-12.pdf",
+            "source_size": 10, "source_mtime": 0.0, "sha256": "5" * 64,
+            "pipeline": "default", "state": store_db.OCR})
+    store_db.update_document(db, stack, "tester", "document.split", {},
+                             state=store_db.SPLIT, scan_pages="1-5")
+    custody = {"stack_id": stack, "source_file": "stack-12.pdf", "source_sha256": "5" * 64}
+    first = _stored_doc(home, db, "box-st", "complaint", scan_pages="2", dropped_pages=(
+        '[{"page": 1, "reason": "box cover sheet (box-st)"}, '
+        '{"page": 3, "reason": "separator sheet"}]'), **custody)
+    second = _stored_doc(home, db, "box-st", "complaint", scan_pages="4-5", **custody)
+    code, output = _destroy(home, "box-st")
+    assert code == 0, output
+    (record,) = store_db.destructions(db)
+    certificate = json.loads(Path(record["json_path"]).read_text())
+    rows = {r["s4_id"]: r for r in certificate["records"]}
+    assert set(rows) == {first, second}  # the stack itself is no paper record
+    assert {(r["source_file"], r["source_sha256"]) for r in rows.values()} == \
+        {("stack-12.pdf", "5" * 64)}
+    assert (rows[first]["scan_pages"], rows[second]["scan_pages"]) == ("2", "4-5")
+    assert rows[first]["dropped_pages"][1] == {"page": 3, "reason": "separator sheet"}
+    text = subprocess.run(["pdftotext", "-raw", record["pdf_path"], "-"], check=True,
+                          capture_output=True, text=True).stdout
+    assert text.count("stack-12.pdf") == 2 and "pages 4-5" in text
+    assert re.search(r"left\s+out\s+1:\s+box\s+cover\s+sheet", text), text
+
+
+def test_a_box_s_qa_state_is_built_once_per_status_not_once_per_record(home, db,
+                                                                      monkeypatch):
+    """Paper eligibility reads a box's QA state (every sampled and flagged page) once for
+    the whole box: per record it was quadratic in the box's size."""
+    from s4 import disposal, qa
+    from s4.context import HomeContext
+
+    for _ in range(4):
+        _stored_doc(home, db, "box-n", "complaint")
+    calls = []
+    real = qa.box_qa
+    monkeypatch.setattr(qa, "box_qa", lambda database, box: calls.append(box) or
+                        real(database, box))
+    with HomeContext.open(home, actor="tester") as ctx:
+        (status,) = disposal.box_status(ctx, ["box-n"])
+    assert len(status.checks) == 4 and status.eligible
+    assert calls == ["box-n"]

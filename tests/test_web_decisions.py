@@ -404,3 +404,47 @@ def test_exports_download_csv_and_the_document_export_is_audited(app, home, db):
     assert events(home, "export.downloaded")[-1]["actor"] == ROLE_USERS[AU]
     certificates = client.get("/exports/certificates.csv")
     assert certificates.status_code == 200 and certificates.text.startswith("id,boxes,")
+
+
+def test_the_document_page_shows_the_chain_of_custody_ocr_attempts_and_page_flags(
+        app, home, db):
+    store_db.ensure_batch(db, "batch-s", "default", "box-1", "/scans", "test")
+    stack_id = store_db.next_doc_id(db)
+    with store_db.transaction(db):
+        store_db.insert_document(db, "test", {
+            "id": stack_id, "batch_id": "batch-s", "box": "box-1", "position": 1,
+            "source_name": "stack-7.pdf", "source_path": "/scans/stack-7.pdf",
+            "source_size": 1, "source_mtime": 0.0, "sha256": "a" * 64,
+            "pipeline": "default", "state": store_db.OCR})
+    store_db.update_document(db, stack_id, "test", "document.split", {},
+                             state=store_db.SPLIT, scan_pages="1-4")
+    child = seed_document(home, db)
+    store_db.update_document(
+        db, child, "test", "test.custody", {}, stack_id=stack_id, source_file="stack-7.pdf",
+        source_sha256="a" * 64, scan_pages="2-3",
+        dropped_pages='[{"page": 1, "reason": "separator sheet"}, '
+                      '{"page": 4, "reason": "blank page"}]',
+        capture_warning="the scan's page count did not match the 5 the operator expected")
+    pages = store_db.pages_of(db, child)
+    pages[0]["ocr_attempts"] = {"kept": "cleaned", "attempts": [
+        {"attempt": "first", "score": 117.4}, {"attempt": "cleaned", "score": 136.6}]}
+    store_db.record_ocr_result(db, child, "test", [
+        {k: p[k] for k in ("page_no", "confidence", "words", "rotation", "ocr_skipped",
+                           "flagged", "flags", "ocr_attempts", "text")} for p in pages],
+        {}, {})
+    client = signed_in(app, AU)
+    page = client.get(f"/documents/{child}").text
+    assert "stack-7.pdf" in page and "a" * 64 in page
+    assert f'href="/documents/{stack_id}"' in page
+    assert "2-3" in page and "1: separator sheet; 4: blank page" in page
+    assert "did not match the 5 the operator expected" in page
+    assert "OCR attempts: cleaned kept (first 117.4, cleaned 136.6)" in page
+    assert "skew</strong>: the page is skewed by about 8.0°" in page
+    stack_page = client.get(f"/documents/{stack_id}").text
+    assert f'<a href="/documents/{child}">{child}</a> (scan pages 2-3)' in stack_page
+
+
+def test_the_batches_page_shows_no_worker_section_on_the_local_executor(app, home, db):
+    seed_document(home, db)
+    page = signed_in(app, OP).get("/batches").text
+    assert "OCR workers" not in page and "Batches" in page

@@ -8,6 +8,7 @@ it runs beside ``s4 watch``; each request uses its own short-lived connection (W
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections import Counter, deque
@@ -30,10 +31,12 @@ from s4 import audit as audit_log
 from s4 import db as store_db
 from s4.config import ConfigError, Home, WebSettings
 from s4.context import HomeContext
+from s4.errors import S4Error
 from s4.events import readable_details
 from s4.services import audit as audit_service
 from s4.services import exports as exports_service
 from s4.services import paper as paper_service
+from s4.services.workers import ocr_workers
 from s4.web import decisions, pages
 from s4.web.auth import (
     ANY_ROLE,
@@ -205,7 +208,16 @@ def batches_page(desk: Desk) -> Response:
         "batches.html", batches=batches, totals=totals, states=_states_seen(totals),
         quarantined=store_db.documents_in_states(desk.database, (store_db.QUARANTINED,)),
         boxes=store_db.known_boxes(desk.database),
-        may_retry=accounts.OPERATOR in desk.session.roles)
+        may_retry=accounts.OPERATOR in desk.session.roles, **_workers(desk))
+
+
+def _workers(desk: Desk) -> dict[str, Any]:
+    """The OCR workers and jobs waiting (as `s4 status --workers`) when OCR runs on Celery;
+    a broker that cannot be reached is said so, and the rest of the page still shows."""
+    try:
+        return {"workers": ocr_workers(desk.state.settings.ocr), "workers_problem": None}
+    except S4Error as exc:
+        return {"workers": None, "workers_problem": str(exc)}
 
 
 def _pages_per_minute(figures: dict[str, Any] | None) -> float | None:
@@ -269,8 +281,11 @@ def document_page(desk: Desk) -> Response:
         paper_check = paper_service.document_check(_context(desk), doc, date.today())
     except ConfigError as exc:
         paper_problem = str(exc)
+    page_rows = store_db.pages_of(desk.database, doc["id"])
     return desk.render(
-        "document.html", doc=doc, page_rows=store_db.pages_of(desk.database, doc["id"]),
+        "document.html", doc=doc, page_rows=page_rows, custody=_custody(desk, doc),
+        attempts={p["page_no"]: store_db.describe_attempts(p["ocr_attempts"])
+                  for p in page_rows if p["ocr_attempts"]},
         holds=retention.active_holds_for(desk.database, doc),
         history=store_db.events_for(desk.database, doc["id"]),
         has_pdf=pages.record_pdf(doc) is not None, paper_check=paper_check,
@@ -279,6 +294,22 @@ def document_page(desk: Desk) -> Response:
         may_retry=accounts.OPERATOR in desk.session.roles,
         may_rescan=bool(desk.session.roles & {accounts.OPERATOR, accounts.RECORDS_MANAGER}),
         may_review=accounts.RECORDS_MANAGER in desk.session.roles)
+
+
+def _custody(desk: Desk, doc: dict[str, Any]) -> dict[str, Any]:
+    """The chain of custody: the scanner's file as received and its SHA-256, the stack a
+    record was split from (or the records a stack was split into), the scan pages it holds,
+    the scan pages left out of it and why, and any capture warning."""
+    try:
+        dropped = json.loads(doc["dropped_pages"] or "[]")
+    except ValueError:
+        dropped = [{"page": "?", "reason": doc["dropped_pages"]}]
+    return {"source_file": doc["source_file"] or doc["source_name"],
+            "source_sha256": doc["source_sha256"] or doc["sha256"],
+            "stack_id": doc["stack_id"], "scan_pages": doc["scan_pages"], "dropped": dropped,
+            "warning": doc["capture_warning"],
+            "records": store_db.documents_of_stack(desk.database, doc["id"])
+            if doc["state"] == store_db.SPLIT else []}
 
 
 @guarded("/documents/{doc}/pages/{page:int}.png", READERS)
