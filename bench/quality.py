@@ -135,7 +135,7 @@ def main() -> None:
                        for path in out.glob("*.txt")}
         baseline_tally = score(truths, score_texts)
         home = args.workdir / f"home-{seed}"
-        seconds, _ = run_s4(corpus / "pdf", home)
+        seconds, _ = run_s4(corpus / "pdf", home, repair_below=80)  # rough-paper setting
         s4_seconds += seconds
         s4_tally = score(truths, s4_texts(home))
         for mine, theirs in ((baseline, baseline_tally), (s4, s4_tally)):
