@@ -54,7 +54,7 @@ from s4.web.auth import (
     session_cookie_kwargs,
     too_large,
 )
-from s4.web.common import context_for
+from s4.web.common import context_for, document_or_404
 
 log = logging.getLogger("s4.web")
 HERE = Path(__file__).parent
@@ -261,21 +261,9 @@ def _context(desk: Desk) -> HomeContext:
     return context_for(desk)
 
 
-def _document_or_404(desk: Desk) -> dict[str, Any]:
-    text = desk.request.path_params["doc"]
-    try:
-        doc_id = store_db.normalise_doc_id(text)
-    except ValueError as exc:
-        raise HTTPException(404, str(exc)) from None
-    doc = store_db.get_document(desk.database, doc_id)
-    if doc is None:
-        raise HTTPException(404, f"There is no document {doc_id}.")
-    return doc
-
-
 @guarded("/documents/{doc}", READERS)
 def document_page(desk: Desk) -> Response:
-    doc = _document_or_404(desk)
+    doc = document_or_404(desk)
     paper_check, paper_problem = None, None
     try:
         paper_check = paper_service.document_check(_context(desk), doc, date.today())
@@ -314,7 +302,7 @@ def _custody(desk: Desk, doc: dict[str, Any]) -> dict[str, Any]:
 
 @guarded("/documents/{doc}/pages/{page:int}.png", READERS)
 def page_image(desk: Desk) -> Response:
-    doc = _document_or_404(desk)
+    doc = document_or_404(desk)
     try:
         width = int(desk.request.query_params.get("w", pages.DEFAULT_WIDTH))
         path = pages.page_image(desk.state.home, doc, desk.request.path_params["page"], width)
@@ -328,7 +316,7 @@ def page_image(desk: Desk) -> Response:
 @guarded("/documents/{doc}/pdf", RECORD_READERS)
 def document_pdf(desk: Desk) -> Response:
     """The record's PDF, addressed by its id only: no path ever comes from the browser."""
-    doc = _document_or_404(desk)
+    doc = document_or_404(desk)
     path = pages.record_pdf(doc)
     if path is None:
         raise HTTPException(404, f"{doc['id']} has no PDF on this machine yet.")
