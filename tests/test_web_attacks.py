@@ -10,7 +10,6 @@ import io
 import threading
 
 import pytest
-from starlette.testclient import TestClient
 
 from s4 import accounts
 from s4 import db as store_db
@@ -25,11 +24,11 @@ from tests.web_support import (
     ROLE_USERS,
     Clock,
     add_role_users,
-    csrf_from,
     events,
+    post,
     quarantine,
     seed_document,
-    sign_in,
+    signed_in,
 )
 
 OP, RM, AU, AD = accounts.OPERATOR, accounts.RECORDS_MANAGER, accounts.AUDITOR, accounts.ADMIN
@@ -39,17 +38,6 @@ OP, RM, AU, AD = accounts.OPERATOR, accounts.RECORDS_MANAGER, accounts.AUDITOR, 
 def app(home, db):
     add_role_users(db)
     return create_app(home, clock=Clock())
-
-
-def signed_in(app, role: str) -> TestClient:
-    client = TestClient(app, raise_server_exceptions=False)
-    assert sign_in(client, ROLE_USERS[role]).status_code == 303
-    return client
-
-
-def post(client: TestClient, url: str, page: str = "/", **data):
-    token = csrf_from(client.get(page).text)
-    return client.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
 
 
 # --------------------------------------------------------------------------- witness rule

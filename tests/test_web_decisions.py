@@ -24,10 +24,12 @@ from tests.web_support import (
     csrf_from,
     events,
     pdf_path,
+    post,
     quarantine,
     seed_document,
     seed_review_document,
     sign_in,
+    signed_in,
 )
 
 OP, RM, AU, AD = accounts.OPERATOR, accounts.RECORDS_MANAGER, accounts.AUDITOR, accounts.ADMIN
@@ -37,17 +39,6 @@ OP, RM, AU, AD = accounts.OPERATOR, accounts.RECORDS_MANAGER, accounts.AUDITOR, 
 def app(home, db):
     add_role_users(db)
     return create_app(home, clock=Clock())
-
-
-def signed_in(app, role: str) -> TestClient:
-    client = TestClient(app, raise_server_exceptions=False)
-    assert sign_in(client, ROLE_USERS[role]).status_code == 303
-    return client
-
-
-def post(client: TestClient, url: str, page: str = "/", **data):
-    token = csrf_from(client.get(page).text)
-    return client.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
 
 
 def doc(db, doc_id: str) -> dict:

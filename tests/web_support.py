@@ -104,3 +104,16 @@ def quarantine(home: Home, database, doc_id: str, reason: str) -> None:
     store_db.update_document(database, doc_id, "test", "document.quarantined",
                              {"reason": reason}, state=store_db.QUARANTINED,
                              quarantine_reason=reason, quarantine_path=str(kept))
+
+
+def signed_in(app, role: str) -> TestClient:
+    """A client signed in as the test account holding ``role``."""
+    client = TestClient(app, raise_server_exceptions=False)
+    assert sign_in(client, ROLE_USERS[role]).status_code == 303
+    return client
+
+
+def post(client: TestClient, url: str, page: str = "/", **data):
+    """POST a form with the CSRF token taken from ``page``, as a browser would."""
+    token = csrf_from(client.get(page).text)
+    return client.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
