@@ -19,13 +19,14 @@ measured, the pipeline's limit, and what a person should do.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from s4.page_geometry import row_sharpness
 
 if TYPE_CHECKING:
     from s4.config import ImageQaSettings
@@ -64,10 +65,9 @@ def _local_paper(grey: np.ndarray) -> np.ndarray:
     """The paper's level right around each pixel: the brightest pixel within a few pixels.
     A pen stroke is narrower than that window, so it stands out against the paper; a
     scanner lid's shadow or a tinted margin changes slowly, so it is paper, however dark."""
-    from PIL import Image, ImageFilter
+    from scipy import ndimage
 
-    image = Image.fromarray(grey)
-    return np.asarray(image.filter(ImageFilter.MaxFilter(_STROKE_WINDOW)))
+    return ndimage.maximum_filter(grey, size=_STROKE_WINDOW)
 
 
 def _ink_mask(grey: np.ndarray, paper: float, ink: float) -> np.ndarray:
@@ -91,24 +91,18 @@ def estimate_skew(mask: np.ndarray) -> float | None:
     ys, xs = ys[::step], xs[::step]
     ys = ys.astype(np.float64) - ys.mean()
     xs = xs.astype(np.float64) - xs.mean()
-    angles = np.arange(-_SKEW_SEARCH_DEGREES, _SKEW_SEARCH_DEGREES + 1e-9, _SKEW_STEP_DEGREES)
-
-    def sharpness(along: np.ndarray, across: np.ndarray) -> np.ndarray:
-        scores = []
-        for angle in np.radians(angles):
-            rows = np.round(along * math.cos(angle) + across * math.sin(angle)).astype(np.int64)
-            counts = np.bincount(rows - rows.min())
-            scores.append(float(np.dot(counts, counts)))
-        return np.asarray(scores)
-
-    upright = sharpness(ys, xs)
-    sideways = sharpness(xs, -ys)
-    scores = upright if upright.max() >= sideways.max() else sideways
+    # Coarse whole degrees first, on both axes; then quarter degrees around the best.
+    angles = np.arange(-_SKEW_SEARCH_DEGREES, _SKEW_SEARCH_DEGREES + 1e-9, 1.0)
+    upright = row_sharpness(ys, xs, angles)
+    sideways = row_sharpness(xs, -ys, angles)
+    along, across, scores = (ys, xs, upright) if upright.max() >= sideways.max() else (
+        xs, -ys, sideways)
     best = int(np.argmax(scores))
     # A flat profile (a photograph, a drawing, a few scribbles) says nothing about skew.
     if scores[best] < 1.15 * float(np.median(scores)):
         return None
-    return float(angles[best])
+    fine = np.arange(angles[best] - 1.0, angles[best] + 1.0 + 1e-9, _SKEW_STEP_DEGREES)
+    return float(fine[int(np.argmax(row_sharpness(along, across, fine)))])
 
 
 _LONGEST_MARK_INCHES = 0.4  # a cut line of text or a word is shorter along the edge
