@@ -339,6 +339,20 @@ def test_pdf_download_is_by_record_id_and_is_recorded(desk):
     assert download["actor"] == ROLE_USERS[RM] and download["subject"] == doc_id
 
 
+def test_a_head_request_for_the_pdf_is_not_recorded_as_a_download(desk):
+    home, app, _clock, doc_id = desk
+    client = client_for(app, RM)
+    head = client.head(f"/documents/{doc_id}/pdf")
+    assert head.status_code == 200 and head.headers["content-type"] == "application/pdf"
+    assert head.content == b""
+    assert events(home, "document.downloaded") == []
+    signed_out = TestClient(app).head(f"/documents/{doc_id}/pdf", follow_redirects=False)
+    assert signed_out.status_code == 303  # sent to sign in, as a GET would be
+    assert client.get(f"/documents/{doc_id}/pdf").status_code == 200
+    (download,) = events(home, "document.downloaded")
+    assert download["actor"] == ROLE_USERS[RM] and download["subject"] == doc_id
+
+
 def test_audit_page_filters_verifies_and_explains_bad_dates(desk):
     _home, app, _clock, doc_id = desk
     client = client_for(app, AU)

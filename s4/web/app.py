@@ -320,8 +320,9 @@ def document_pdf(desk: Desk) -> Response:
     path = pages.record_pdf(doc)
     if path is None:
         raise HTTPException(404, f"{doc['id']} has no PDF on this machine yet.")
-    store_db.log_event(desk.database, desk.session.user_name, "document.downloaded",
-                       doc["id"], {"via": "desk"})
+    if not desk.only_looking:
+        store_db.log_event(desk.database, desk.session.user_name, "document.downloaded",
+                           doc["id"], {"via": "desk"})
     return FileResponse(path, media_type="application/pdf", filename=f"{doc['id']}.pdf")
 
 

@@ -190,7 +190,8 @@ def qa_queue(desk: Desk) -> Response:
     if box is not None and box not in boxes:
         raise HTTPException(404, f"There is no box {box!r} in this home.")
     try:
-        notes, problem = qa_service.draw_due(ctx, box).notes, None
+        notes = [] if desk.only_looking else qa_service.draw_due(ctx, box).notes
+        problem = None
     except Exception as exc:  # a broken pipeline file: the pages already due still show
         notes, problem = [], f"the QA sample could not be drawn: {exc}"
     return desk.render("qa_queue.html", pages=qa_service.queue(ctx, box), boxes=boxes,
@@ -364,8 +365,9 @@ def _csv(rows: Iterable[dict[str, Any]], fields: list[str], name: str) -> Respon
 @guarded("/exports/documents.csv", RECORD_READERS)
 def export_documents(desk: Desk) -> Response:
     rows = list(exports_service.document_rows(context_for(desk)))  # read now, not later
-    store_db.log_event(desk.database, desk.session.user_name, "export.downloaded",
-                       "home", {"export": "documents", "rows": len(rows), "via": "desk"})
+    if not desk.only_looking:
+        store_db.log_event(desk.database, desk.session.user_name, "export.downloaded",
+                           "home", {"export": "documents", "rows": len(rows), "via": "desk"})
     return _csv(rows, exports_service.document_fields(), "s4-documents.csv")
 
 
