@@ -229,7 +229,9 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def session_for(database, token: str | None, settings: WebSettings, at: datetime
                 ) -> Session | None:
-    """The live session for this cookie, or None. An idle session is ended (and logged)."""
+    """The live session for this cookie, or None. A session idle too long, or older than
+    ``settings.session_max_hours`` since its sign-in whatever its activity, is ended (and
+    logged)."""
     if not token:
         return None
     digest = token_digest(token)
@@ -240,10 +242,15 @@ def session_for(database, token: str | None, settings: WebSettings, at: datetime
     if user is None or user["disabled"]:
         store_db.end_web_session(database, digest, None, None)
         return None
+    if at - parse_stamp(row["created_at"]) > timedelta(hours=settings.session_max_hours):
+        store_db.end_web_session(database, digest, None, "user.session_expired",
+                                 {"reason": "too old", "signed_in_at": row["created_at"],
+                                  "session_max_hours": settings.session_max_hours})
+        return None
     idle = at - parse_stamp(row["last_seen"])
     if idle > timedelta(minutes=settings.idle_minutes):
         store_db.end_web_session(database, digest, None, "user.session_expired",
-                                 {"idle_minutes": settings.idle_minutes})
+                                 {"reason": "idle", "idle_minutes": settings.idle_minutes})
         return None
     if idle > _TOUCH_EVERY:  # not a write per page image: the line is writing too
         store_db.touch_web_session(database, digest, stamp(at))

@@ -451,6 +451,9 @@ class WebSettings(StrictModel):
 
     # A session unused for this long is ended; the person signs in again.
     idle_minutes: float = Field(default=30, gt=0)
+    # A session this old (since its sign-in) is ended however busy it is: a cookie copied
+    # from an unattended browser, or one never left idle, still stops working.
+    session_max_hours: float = Field(default=12, gt=0)
     # After this many failed sign-ins in a row the account is locked for lockout_minutes.
     max_failed_sign_ins: int = Field(default=5, ge=1)
     lockout_minutes: float = Field(default=15, gt=0)

@@ -55,6 +55,8 @@ broker_max_file_megabytes = 200.0
 [web]
 # The desk (`s4 serve`). A session unused this long ends; the person signs in again.
 idle_minutes = 30
+# A session this many hours old (since sign-in) ends however busy it is; sign in again.
+session_max_hours = 12
 # This many failed sign-ins in a row lock the account for lockout_minutes.
 max_failed_sign_ins = 5
 lockout_minutes = 15

@@ -188,6 +188,41 @@ def test_an_idle_session_expires_and_activity_keeps_it_alive(desk):
     assert client.get("/batches", follow_redirects=False).status_code == 303
 
 
+def test_a_busy_session_still_ends_session_max_hours_after_sign_in(desk):
+    home, app, clock, _doc = desk
+    client = client_for(app, OP)
+    for _ in range(24):  # never idle: a request every 29 minutes, 11 h 36 min in all
+        clock.advance(minutes=29)
+        assert client.get("/batches", follow_redirects=False).status_code == 200
+    clock.advance(minutes=25)  # 12 h 1 min since sign-in (default session_max_hours = 12)
+    response = client.get("/batches", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=%2Fbatches"
+    (expired,) = events(home, "user.session_expired")
+    assert expired["actor"] == ROLE_USERS[OP] and "too old" in expired["details"]
+    # A form posted with the old cookie is refused the same way, and a new sign-in works.
+    refused = client.post("/account/sign-out", data={"csrf_token": "x"},
+                          follow_redirects=False)
+    assert refused.status_code == 403 and "not signed in" in refused.text
+    assert sign_in(client, ROLE_USERS[OP]).status_code == 303
+    assert client.get("/batches", follow_redirects=False).status_code == 200
+
+
+def test_session_max_hours_is_read_from_the_settings(desk, home):
+    _home, _app, clock, _doc = desk
+    settings = home.settings_file.read_text()
+    assert "session_max_hours = 12" in settings  # the example s4.toml documents it
+    home.settings_file.write_text(settings.replace("session_max_hours = 12",
+                                                   "session_max_hours = 1"))
+    client = client_for(create_app(home, clock=clock), OP)
+    clock.advance(minutes=29)
+    assert client.get("/batches", follow_redirects=False).status_code == 200
+    clock.advance(minutes=29)
+    assert client.get("/batches", follow_redirects=False).status_code == 200
+    clock.advance(minutes=3)  # 61 minutes since sign-in, 3 since last seen
+    assert client.get("/batches", follow_redirects=False).status_code == 303
+
+
 def test_lock_out_after_repeated_failures_then_unlocks_after_the_period(desk):
     home, app, clock, _doc = desk
     client = TestClient(app, raise_server_exceptions=False)
@@ -300,6 +335,20 @@ def test_pdf_download_is_by_record_id_and_is_recorded(desk):
     assert response.status_code == 200
     assert response.content == pdf_path(home).read_bytes()
     assert f'filename="{doc_id}.pdf"' in response.headers["content-disposition"]
+    (download,) = events(home, "document.downloaded")
+    assert download["actor"] == ROLE_USERS[RM] and download["subject"] == doc_id
+
+
+def test_a_head_request_for_the_pdf_is_not_recorded_as_a_download(desk):
+    home, app, _clock, doc_id = desk
+    client = client_for(app, RM)
+    head = client.head(f"/documents/{doc_id}/pdf")
+    assert head.status_code == 200 and head.headers["content-type"] == "application/pdf"
+    assert head.content == b""
+    assert events(home, "document.downloaded") == []
+    signed_out = TestClient(app).head(f"/documents/{doc_id}/pdf", follow_redirects=False)
+    assert signed_out.status_code == 303  # sent to sign in, as a GET would be
+    assert client.get(f"/documents/{doc_id}/pdf").status_code == 200
     (download,) = events(home, "document.downloaded")
     assert download["actor"] == ROLE_USERS[RM] and download["subject"] == doc_id
 

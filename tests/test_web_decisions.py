@@ -397,6 +397,24 @@ def test_exports_download_csv_and_the_document_export_is_audited(app, home, db):
     assert certificates.status_code == 200 and certificates.text.startswith("id,boxes,")
 
 
+def test_head_requests_record_no_export_and_draw_no_qa_sample(app, home, db):
+    seed_document(home, db)
+    docs = [_stored_doc(home, db, "box-s", "complaint") for _ in range(2)]
+    for doc_id in docs:
+        _with_pages(db, doc_id, 3)
+    client = signed_in(app, AU)
+    head = client.head("/exports/documents.csv")
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/csv")
+    assert events(home, "export.downloaded") == []
+    assert client.get("/exports/documents.csv").status_code == 200
+    assert [e["actor"] for e in events(home, "export.downloaded")] == [ROLE_USERS[AU]]
+    checker = signed_in(app, RM)
+    assert checker.head("/qa?box=box-s").status_code == 200
+    assert store_db.qa_samples(db, box="box-s") == []  # a HEAD draws nothing
+    assert "sample drawn" in checker.get("/qa?box=box-s").text
+    assert len(store_db.qa_samples(db, box="box-s")) == 1
+
+
 def test_the_document_page_shows_the_chain_of_custody_ocr_attempts_and_page_flags(
         app, home, db):
     store_db.ensure_batch(db, "batch-s", "default", "box-1", "/scans", "test")

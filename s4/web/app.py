@@ -29,9 +29,8 @@ from starlette.templating import Jinja2Templates
 from s4 import accounts, retention
 from s4 import audit as audit_log
 from s4 import db as store_db
-from s4.config import ConfigError, Home, WebSettings
+from s4.config import Home, WebSettings
 from s4.context import HomeContext
-from s4.errors import S4Error
 from s4.events import readable_details
 from s4.services import audit as audit_service
 from s4.services import exports as exports_service
@@ -54,7 +53,7 @@ from s4.web.auth import (
     session_cookie_kwargs,
     too_large,
 )
-from s4.web.common import context_for, document_or_404
+from s4.web.common import context_for, document_or_404, page_problem
 
 log = logging.getLogger("s4.web")
 HERE = Path(__file__).parent
@@ -216,8 +215,9 @@ def _workers(desk: Desk) -> dict[str, Any]:
     a broker that cannot be reached is said so, and the rest of the page still shows."""
     try:
         return {"workers": ocr_workers(desk.state.settings.ocr), "workers_problem": None}
-    except S4Error as exc:
-        return {"workers": None, "workers_problem": str(exc)}
+    except Exception as exc:  # the batches themselves still show
+        return {"workers": None,
+                "workers_problem": page_problem(desk, exc, "The OCR workers cannot be listed")}
 
 
 def _pages_per_minute(figures: dict[str, Any] | None) -> float | None:
@@ -246,8 +246,9 @@ def box_page(desk: Desk) -> Response:
         (status,) = paper_service.status(_context(desk), [box], finish=False).boxes
         blockers = {check.doc["id"]: check.blockers for check in status.checks}
         earliest = status.earliest
-    except ConfigError as exc:
-        paper_problem, earliest = str(exc), None
+    except Exception as exc:  # a broken pipeline or schedule: the box's records still show
+        paper_problem = page_problem(desk, exc, "Paper eligibility cannot be worked out")
+        earliest = None
     return desk.render(
         "box.html", box=box, docs=docs, totals=totals, states=_states_seen(totals),
         pages=sum(d["pages"] or 0 for d in docs), blockers=blockers, earliest=earliest,
@@ -267,8 +268,9 @@ def document_page(desk: Desk) -> Response:
     paper_check, paper_problem = None, None
     try:
         paper_check = paper_service.document_check(_context(desk), doc, date.today())
-    except ConfigError as exc:
-        paper_problem = str(exc)
+    except Exception as exc:  # a broken pipeline or schedule: the record still shows
+        paper_problem = page_problem(desk, exc, "cannot tell whether the paper may "
+                                     "be destroyed")
     page_rows = store_db.pages_of(desk.database, doc["id"])
     return desk.render(
         "document.html", doc=doc, page_rows=page_rows, custody=_custody(desk, doc),
@@ -320,8 +322,9 @@ def document_pdf(desk: Desk) -> Response:
     path = pages.record_pdf(doc)
     if path is None:
         raise HTTPException(404, f"{doc['id']} has no PDF on this machine yet.")
-    store_db.log_event(desk.database, desk.session.user_name, "document.downloaded",
-                       doc["id"], {"via": "desk"})
+    if not desk.only_looking:
+        store_db.log_event(desk.database, desk.session.user_name, "document.downloaded",
+                           doc["id"], {"via": "desk"})
     return FileResponse(path, media_type="application/pdf", filename=f"{doc['id']}.pdf")
 
 

@@ -40,6 +40,12 @@ class Desk:
     form: FormData | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def only_looking(self) -> bool:
+        """A HEAD request (Starlette answers one on every GET route): it gets the headers a
+        GET would, but is no download and no decision, so nothing is recorded or drawn."""
+        return self.request.method == "HEAD"
+
     def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
         return self.state.render(self.request, template, status_code, session=self.session,
                                  **context)
@@ -146,7 +152,7 @@ def _run(handler: Callable[[Desk], Response], roles: frozenset[str], request: Re
         session = accounts.session_for(database, request.cookies.get(SESSION_COOKIE),
                                        state.web_settings(), state.clock())
         if session is None:
-            if request.method == "GET":
+            if request.method in ("GET", "HEAD"):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query
                                              else "")
                 return RedirectResponse(f"/sign-in?next={quote(target, safe='')}", 303)

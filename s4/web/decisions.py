@@ -32,7 +32,15 @@ from s4.services import review as review_service
 from s4.services import search as search_service
 from s4.web import pages
 from s4.web.auth import READERS, RECORD_READERS, Desk, guarded
-from s4.web.common import FormProblem, call, context_for, document_or_404, done_id, field
+from s4.web.common import (
+    FormProblem,
+    call,
+    context_for,
+    document_or_404,
+    done_id,
+    field,
+    page_problem,
+)
 
 OP, RM, AU, AD = accounts.OPERATOR, accounts.RECORDS_MANAGER, accounts.AUDITOR, accounts.ADMIN
 OPERATORS = frozenset({OP})
@@ -117,7 +125,8 @@ def _review_page(desk: Desk, doc: dict[str, Any], status: int = 200,
         classes = ctx.schedule_for(doc).classes
         class_problem = None
     except Exception as exc:  # a broken schedule file: say so, the rest still shows
-        classes, class_problem = [], str(exc)
+        classes = []
+        class_problem = page_problem(desk, exc, "The schedule cannot be read")
     return desk.render(
         "review.html", status, doc=doc, explanation=explanation, error=error,
         page_rows=store_db.pages_of(desk.database, doc["id"]),
@@ -190,9 +199,10 @@ def qa_queue(desk: Desk) -> Response:
     if box is not None and box not in boxes:
         raise HTTPException(404, f"There is no box {box!r} in this home.")
     try:
-        notes, problem = qa_service.draw_due(ctx, box).notes, None
+        notes = [] if desk.only_looking else qa_service.draw_due(ctx, box).notes
+        problem = None
     except Exception as exc:  # a broken pipeline file: the pages already due still show
-        notes, problem = [], f"the QA sample could not be drawn: {exc}"
+        notes, problem = [], page_problem(desk, exc, "The QA sample could not be drawn")
     return desk.render("qa_queue.html", pages=qa_service.queue(ctx, box), boxes=boxes,
                        box=box, notes=notes, problem=problem, done=done_id(desk),
                        done_page=_page_number(desk.request.query_params.get("page", "")))
@@ -254,7 +264,8 @@ def paper_boxes(desk: Desk) -> Response:
         report = paper_service.status(context_for(desk), finish=False)
         problem = None
     except Exception as exc:  # a broken pipeline or schedule: say which
-        report, problem = None, str(exc)
+        report = None
+        problem = page_problem(desk, exc, "Eligibility cannot be worked out")
     return desk.render("paper.html", report=report, problem=problem,
                        counts=paper_service.paper_counts)
 
@@ -266,8 +277,9 @@ def _paper_box_page(desk: Desk, box: str, status: int = 200,
     try:
         (box_status,) = paper_service.status(context_for(desk), [box], finish=False).boxes
         problem = None
-    except Exception as exc:
-        box_status, problem = None, str(exc)
+    except Exception as exc:  # a broken pipeline or schedule: say which
+        box_status = None
+        problem = page_problem(desk, exc, "Eligibility cannot be worked out")
     return desk.render(
         "paper_box.html", status, box=box, status=box_status, problem=problem, error=error,
         today=date.today(), may_destroy=RM in desk.session.roles,
@@ -364,8 +376,9 @@ def _csv(rows: Iterable[dict[str, Any]], fields: list[str], name: str) -> Respon
 @guarded("/exports/documents.csv", RECORD_READERS)
 def export_documents(desk: Desk) -> Response:
     rows = list(exports_service.document_rows(context_for(desk)))  # read now, not later
-    store_db.log_event(desk.database, desk.session.user_name, "export.downloaded",
-                       "home", {"export": "documents", "rows": len(rows), "via": "desk"})
+    if not desk.only_looking:
+        store_db.log_event(desk.database, desk.session.user_name, "export.downloaded",
+                           "home", {"export": "documents", "rows": len(rows), "via": "desk"})
     return _csv(rows, exports_service.document_fields(), "s4-documents.csv")
 
 
@@ -404,13 +417,15 @@ def _retention_page(desk: Desk, status: int = 200, error: str | None = None,
     if not errors:
         try:
             report = retention_service.due(ctx, before, action)
-        except Exception as exc:
-            errors.append(str(exc))
+        except Exception as exc:  # a broken schedule: the holds still show
+            errors.append(page_problem(desk, exc, "The retention report could not be built"))
     try:
         event_types = sorted(set().union(
             *(s.event_types() for s in retention_service.home_schedules(ctx.home))))
     except Exception as exc:
-        event_types, errors = [], [*errors, str(exc)]
+        event_types = []
+        errors = [*errors, page_problem(desk, exc, "The schedules' event types cannot be "
+                                        "read")]
     return desk.render(
         "retention.html", status, chosen=chosen, errors=errors, report=report,
         holds=retention_service.holds(ctx, include_lifted=True), event_types=event_types,
