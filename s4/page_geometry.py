@@ -119,6 +119,9 @@ def deskew_angle(image: Image.Image) -> float | None:
 
 _BAND_INCHES = 0.8  # the strip read: three or four lines of ordinary type
 _MIN_WORDS = 6  # confident dictionary words the strip must give to prove the page upright
+# ... and this share of all it read: an upright band of ordinary type reads at 60-80 %, a
+# band read upside down or sideways at under 10 % (a few short words by chance).
+_MIN_WORD_SHARE = 0.4
 _WORD_CONFIDENCE = 70
 
 
@@ -159,8 +162,8 @@ def upright_check(image: Image.Image, known: frozenset[str], language: str = "en
     words = _quick_words(band, dpi, language, timeout)
     confident = [w for w, c in words if c >= _WORD_CONFIDENCE]
     hits = sum(1 for w in confident if len(w) >= 3 and w.lower() in known)
-    return UprightCheck(upright=bool(known) and hits >= _MIN_WORDS, dictionary_words=hits,
-                        words=len(words))
+    upright = bool(known) and hits >= _MIN_WORDS and hits >= _MIN_WORD_SHARE * len(words)
+    return UprightCheck(upright=upright, dictionary_words=hits, words=len(words))
 
 
 def _quick_words(band: Image.Image, dpi: float, language: str, timeout: float
