@@ -34,7 +34,8 @@ _SKEW_POINTS = 60_000  # ink pixels projected per angle, at most
 _MIN_INK_POINTS = 2_000  # less ink than this and the profile cannot tell an angle
 _COARSE_SEARCH = 10.0  # degrees either way; image QA flags pages beyond 5°
 _COARSE_STEP = 0.5
-_FINE_STEP = 0.05
+_FINE_STEP = 0.02
+_FINE_ROWS_PER_PIXEL = 2  # half-pixel rows: a 0.02° turn moves a line's end by one
 # The sharpest angle must stand out from the typical one by this much, else the profile is
 # flat (a drawing, a photograph, a page of scattered marks) and says nothing.
 _CLEAR_PEAK = 1.15
@@ -67,15 +68,16 @@ def ink_mask(grey: np.ndarray) -> np.ndarray:
     return grey.astype(np.int16) < local.astype(np.int16) - margin
 
 
-def row_sharpness(along: np.ndarray, across: np.ndarray, angles_degrees: np.ndarray
-                  ) -> np.ndarray:
+def row_sharpness(along: np.ndarray, across: np.ndarray, angles_degrees: np.ndarray,
+                  rows_per_pixel: int = 1) -> np.ndarray:
     """For each angle, how spiky the ink's row histogram is (sum of squared row counts).
 
     The points are projected on the axis turned by the angle; lines of text pile into few
     rows only when the angle matches their slope."""
     scores = []
     for angle in np.radians(angles_degrees):
-        rows = np.round(along * math.cos(angle) + across * math.sin(angle)).astype(np.int64)
+        projected = (along * math.cos(angle) + across * math.sin(angle)) * rows_per_pixel
+        rows = np.round(projected).astype(np.int64)
         counts = np.bincount(rows - rows.min())
         scores.append(float(np.dot(counts, counts)))
     return np.asarray(scores)
@@ -87,6 +89,11 @@ def _ink_points(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     step = max(1, len(ys) // _SKEW_POINTS)  # an even thinning keeps every line's slope
     ys, xs = ys[::step].astype(np.float64), xs[::step].astype(np.float64)
+    # Each point is moved at random within its pixel (the same way every time): on the bare
+    # pixel grid the level angle would win by aliasing alone, the rows falling exactly into
+    # histogram bins there and straddling them at any other angle.
+    jitter = np.random.default_rng(0).random((2, len(ys))) - 0.5
+    ys, xs = ys + jitter[0], xs + jitter[1]
     return ys - ys.mean(), xs - xs.mean()
 
 
@@ -109,7 +116,7 @@ def deskew_angle(image: Image.Image) -> float | None:
         return None
     fine = np.arange(coarse[best] - _COARSE_STEP, coarse[best] + _COARSE_STEP + 1e-9,
                      _FINE_STEP)
-    fine_scores = row_sharpness(ys, xs, fine)
+    fine_scores = row_sharpness(ys, xs, fine, _FINE_ROWS_PER_PIXEL)
     # rows = y·cos(a) + x·sin(a) is level along a line when a = −(its slope); in image
     # co-ordinates (y down) turning the page counter-clockwise by the slope levels it.
     return round(-float(fine[int(np.argmax(fine_scores))]), 3)
