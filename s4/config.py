@@ -119,7 +119,7 @@ class OcrSettings(StrictModel):
     flag_confidence_below: float = Field(default=60, ge=0, le=100)
     # Pages whose first reading's mean word confidence is under this are read again from a
     # cleaned copy of the OCR image; the better reading is kept (0 switches repairs off).
-    repair_below: float = Field(default=0, ge=0, le=100)  # off: see default.yaml
+    repair_below: float = Field(default=80, ge=0, le=100)
     assume_dpi: int = Field(default=300, ge=50, le=1200)
     # Pages whose image is of a lower resolution (stated by an image file, or measured on a
     # PDF page's scanned image) get a page flag (QA before the paper may go); 0: off.
