@@ -61,6 +61,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/profile_pages.py
 	$(BIN)/python bench/quality.py
 	OMP_THREAD_LIMIT=1 $(BIN)/python bench/separation.py --documents 30
 	$(BIN)/python bench/desk.py

@@ -35,14 +35,17 @@ from s4.ocr import ocr_options_for_benchmark  # noqa: E402
 LEVELS = ("clean", "office", "rough")
 
 
-def page_truths(raw: Path) -> dict[str, list[tuple[str, str]]]:
-    """For each document (by file stem): its pages' (level, ground truth text)."""
+def page_truths(raw: Path) -> dict[str, list[tuple[str, str, list[str]]]]:
+    """For each document (by file stem): its pages' (level, ground truth text, kinds of
+    rough damage)."""
     manifest = json.loads((raw / "manifest.json").read_text(encoding="utf-8"))
     truths = {}
     for entry in manifest["documents"]:
         texts = (raw / entry["ground_truth"]).read_text(encoding="utf-8").split("\f")
-        levels = [page.get("level", "office") for page in entry["page_details"]]
-        truths[Path(entry["file"]).stem] = list(zip(levels, texts, strict=True))
+        details = entry["page_details"]
+        truths[Path(entry["file"]).stem] = [
+            (page.get("level", "office"), text, list(page.get("rough_damage") or []))
+            for page, text in zip(details, texts, strict=True)]
     return truths
 
 
@@ -54,15 +57,36 @@ class Tally:
         self.chars = dict.fromkeys(LEVELS, 0)
         self.pages = dict.fromkeys(LEVELS, 0)
         self.per_page: list[dict] = []
+        # Rough pages per kind of damage (a page with several kinds counts for each).
+        self.damage_edits: dict[str, int] = {}
+        self.damage_chars: dict[str, int] = {}
 
-    def add(self, level: str, ocr: str, truth: str, page: str = "") -> None:
+    def add(self, level: str, ocr: str, truth: str, page: str = "",
+            damage: list[str] | None = None) -> None:
         truth = fold(truth)
         distance = Levenshtein.distance(fold(ocr), truth)
         self.edits[level] += distance
         self.chars[level] += len(truth)
         self.pages[level] += 1
-        self.per_page.append({"page": page, "level": level,
+        for kind in damage or []:
+            self.damage_edits[kind] = self.damage_edits.get(kind, 0) + distance
+            self.damage_chars[kind] = self.damage_chars.get(kind, 0) + len(truth)
+        self.per_page.append({"page": page, "level": level, "damage": damage or [],
                               "cer": round(distance / max(len(truth), 1), 4)})
+
+    def merge(self, other: Tally, seed: int) -> None:
+        for level in LEVELS:
+            self.edits[level] += other.edits[level]
+            self.chars[level] += other.chars[level]
+            self.pages[level] += other.pages[level]
+        for kind, chars in other.damage_chars.items():
+            self.damage_chars[kind] = self.damage_chars.get(kind, 0) + chars
+            self.damage_edits[kind] = self.damage_edits.get(kind, 0) + other.damage_edits[kind]
+        self.per_page += [{**row, "seed": seed} for row in other.per_page]
+
+    def damage_cer(self) -> dict[str, float]:
+        return {kind: round(self.damage_edits[kind] / chars, 4)
+                for kind, chars in sorted(self.damage_chars.items()) if chars}
 
     def cer(self) -> dict[str, float | None]:
         result = {level: round(self.edits[level] / self.chars[level], 4)
@@ -79,9 +103,9 @@ def score(truths: dict[str, list[tuple[str, str]]], texts: dict[str, str]) -> Ta
         if stem not in texts:
             raise SystemExit(f"{stem}: no text from this side (quarantined or not run)")
         read = texts[stem].split("\f")
-        for index, (level, truth) in enumerate(pages):
+        for index, (level, truth, damage) in enumerate(pages):
             tally.add(level, read[index] if index < len(read) else "", truth,
-                      f"{stem}/{index + 1}")
+                      f"{stem}/{index + 1}", damage)
     return tally
 
 
@@ -135,15 +159,11 @@ def main() -> None:
                        for path in out.glob("*.txt")}
         baseline_tally = score(truths, score_texts)
         home = args.workdir / f"home-{seed}"
-        seconds, _ = run_s4(corpus / "pdf", home, repair_below=80)  # rough-paper setting
+        seconds, _ = run_s4(corpus / "pdf", home, repair_below=80)  # the default, explicit
         s4_seconds += seconds
         s4_tally = score(truths, s4_texts(home))
-        for mine, theirs in ((baseline, baseline_tally), (s4, s4_tally)):
-            for level in LEVELS:
-                mine.edits[level] += theirs.edits[level]
-                mine.chars[level] += theirs.chars[level]
-                mine.pages[level] += theirs.pages[level]
-            mine.per_page += [{**row, "seed": seed} for row in theirs.per_page]
+        baseline.merge(baseline_tally, seed)
+        s4.merge(s4_tally, seed)
         for key, value in s4_repairs(home).items():
             repairs[key] += value
     baseline_rate = pages / (baseline_seconds / 60)
@@ -153,6 +173,8 @@ def main() -> None:
         "seeds": args.seeds, "count": args.count, "rough": args.rough, "cores": cores,
         "pages": pages, "pages_per_level": s4.pages,
         "cer_ocrmypdf": baseline.cer(), "cer_s4": s4.cer(),
+        "rough_cer_by_damage": {kind: {"ocrmypdf": theirs, "s4": s4.damage_cer()[kind]}
+                                for kind, theirs in baseline.damage_cer().items()},
         "ocrmypdf_pages_per_minute": round(baseline_rate, 1),
         "s4_pages_per_minute": round(s4_rate, 1),
         "ratio": round(s4_rate / baseline_rate, 3), **repairs,
@@ -168,6 +190,9 @@ def main() -> None:
         theirs, ours = result["cer_ocrmypdf"][level], result["cer_s4"][level]
         shown = [f"{v:9.2%}" if v is not None else f"{'-':>9}" for v in (theirs, ours)]
         print(f"{level:8} {shown[0]} {shown[1]}")
+    print("rough pages by kind of damage (a page with several kinds counts for each):")
+    for kind, pair in result["rough_cer_by_damage"].items():
+        print(f"  {kind:16} {pair['ocrmypdf']:9.2%} {pair['s4']:9.2%}")
     print(f"pages/minute: ocrmypdf {baseline_rate:.1f}, s4 {s4_rate:.1f}, "
           f"ratio {result['ratio']:.3f}; pages read twice {repairs['pages_read_twice']}, "
           f"second reading kept {repairs['pages_kept_second_reading']}")
