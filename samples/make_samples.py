@@ -2448,19 +2448,42 @@ def plan_degradations(rng: random.Random, encoding: str) -> dict[str, Any]:
     }
 
 
-ROUGH_DAMAGE = ("streaks", "speckle", "broken_strokes", "heavy_jpeg", "fax", "carbon_blur")
+ROUGH_DAMAGE = ("streaks", "speckle", "broken_strokes", "heavy_jpeg", "fax", "carbon_blur",
+                "show_through", "stain", "faded")
+# Pages whose text may show through from the back of a rough page (any page with text).
+BACK_TEMPLATES = tuple(sorted(t for t in TEMPLATES if t != "junk/blank-page"))
+SHADOW_SIDES = ("left", "right", "top", "bottom")
 
 
-def plan_rough(rng: random.Random) -> dict[str, Any]:
-    """Choose the heavy damage of one rough page: photocopies of photocopies, faxes, carbons.
+def plan_stain(rng: random.Random) -> dict[str, Any]:
+    """Tea or water stains (irregular blots with a darker tide-line rim) and/or an uneven paper
+    tone across the page (yellowed edges or a lid-shadow gradient). Levels are how many grey
+    levels darker than the paper the stain makes it, at most."""
+    r = rng.random()
+    blots = [{"x": round(rng.uniform(0.15, 0.85), 3), "y": round(rng.uniform(0.1, 0.9), 3),
+              "radius_mm": round(rng.uniform(14, 40), 1), "interior": rng.randint(12, 35),
+              "rim": rng.randint(40, 85), "rim_mm": round(rng.uniform(0.8, 2.2), 2),
+              "shape_seed": rng.randint(0, 2**31)}
+             for _ in range(rng.randint(1, 2) if r < 0.75 else 0)]
+    gradient = None
+    if r >= 0.45:
+        gradient = {"kind": rng.choice(("yellowed_edges", *SHADOW_SIDES)),
+                    "depth": rng.randint(25, 70), "reach": round(rng.uniform(0.12, 0.45), 2)}
+    return {"blots": blots, "gradient": gradient}
 
-    Two to four kinds of damage; drawn from their own random stream, so asking for rough
-    pages never changes the clean and office pages of the same seed.
+
+def plan_rough(rng: random.Random, pool: Sequence[str] = ROUGH_DAMAGE) -> dict[str, Any]:
+    """Choose the heavy damage of one rough page: photocopies of photocopies, faxes, carbons,
+    old files (text showing through from the back, stains, faded type on greyed paper).
+
+    Two to four kinds of damage from ``pool`` (fewer when the pool is smaller); drawn from
+    their own random stream, so asking for rough pages never changes the clean and office
+    pages of the same seed.
     """
-    kinds = rng.sample(ROUGH_DAMAGE, rng.randint(2, 4))
+    kinds = rng.sample(list(pool), min(rng.randint(2, 4), len(pool)))
     if "fax" in kinds and "heavy_jpeg" in kinds:  # a fax is bilevel, not a JPEG
         kinds.remove("heavy_jpeg")
-        if len(kinds) < 2:
+        if len(kinds) < 2 and "streaks" in pool:
             kinds.append("streaks")
     r = rng.random()
     rough: dict[str, Any] = {"damage": sorted(kinds),
@@ -2480,7 +2503,29 @@ def plan_rough(rng: random.Random) -> dict[str, Any]:
     if "carbon_blur" in kinds:
         rough["blur_px"] = round(rng.uniform(1.3, 1.9), 2)
     rough["seed"] = rng.randint(0, 2**31)
+    if "show_through" in kinds:
+        # The back: another document's first page, mirrored, seen through the paper.
+        rough["show_through"] = {"template": rng.choice(BACK_TEMPLATES),
+                                 "content_seed": rng.randint(0, 2**31),
+                                 "ink": round(rng.uniform(0.10, 0.25), 2),
+                                 "blur_px": round(rng.uniform(0.6, 1.6), 2),
+                                 "offset_mm": (round(rng.uniform(-6, 6), 1),
+                                               round(rng.uniform(-8, 8), 1))}
+    if "stain" in kinds:
+        rough["stain"] = plan_stain(rng)
+    if "faded" in kinds:
+        paper = rng.randint(190, 220)
+        ink = rng.randint(110, min(160, paper - 50))
+        rough["faded"] = {"ink": ink, "paper": paper,
+                          # a black-and-white scanner's automatic threshold on this page
+                          "bilevel_threshold": (ink + paper) // 2}
     return rough
+
+
+def rough_params(rough: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a rough page's damage, for the manifest (JSON-friendly)."""
+    return json.loads(json.dumps({k: v for k, v in rough.items()
+                                  if k not in ("damage", "rotation", "seed")}))
 
 
 def page_level(deg: dict[str, Any]) -> str:
@@ -2492,12 +2537,112 @@ def page_level(deg: dict[str, Any]) -> str:
     return "office" if any(wear) else "clean"
 
 
-def _roughen_paper(img: Image.Image, rough: dict[str, Any], dpi: int) -> Image.Image:
-    """Damage made on the paper itself (copier drum, toner, carbon), upright, before scanning."""
+def _darken(img: Image.Image, darkness: Image.Image,
+            tint: tuple[float, float, float]) -> Image.Image:
+    """Multiply ``img`` by (255 - darkness); on colour pages each channel darkens by its share
+    of ``tint`` (stains and old paper go brown or yellow: blue darkens most)."""
+    if img.mode == "L":
+        return ImageChops.multiply(img, darkness.point([255 - v for v in range(256)]))
+    factors = [darkness.point([max(0, round(255 - v * share)) for v in range(256)])
+               for share in tint]
+    return ImageChops.multiply(img, Image.merge("RGB", factors))
+
+
+def _show_through(img: Image.Image, params: dict[str, Any], back: Image.Image,
+                  dpi: int) -> Image.Image:
+    """The reverse side's text seen faintly through the paper: mirrored left-right, a little
+    out of register and blurred, its ink at ``params['ink']`` of full strength."""
+    scale = dpi / 300
+    mirrored = back.convert("L").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    dx, dy = (round(v / 25.4 * dpi) for v in params["offset_mm"])
+    shifted = Image.new("L", mirrored.size, 255)
+    shifted.paste(mirrored, (dx, dy))
+    shifted = shifted.filter(ImageFilter.GaussianBlur(params["blur_px"] * scale))
+    darkness = shifted.point([round((255 - v) * params["ink"]) for v in range(256)])
+    return _darken(img, darkness, (1.0, 1.0, 1.0))
+
+
+def _blot_outline(blot: dict[str, Any], w: int, h: int, dpi: int) -> list[tuple[float, float]]:
+    """An irregular closed outline: a circle wobbled by a few random harmonics."""
+    shape = random.Random(blot["shape_seed"])
+    harmonics = [(k, shape.uniform(0.02, 0.12), shape.uniform(0, 2 * math.pi))
+                 for k in range(2, 7)]
+    cx, cy, radius = blot["x"] * w, blot["y"] * h, blot["radius_mm"] / 25.4 * dpi
+    points = []
+    for step in range(96):
+        t = step / 96 * 2 * math.pi
+        r = radius * (1 + sum(a * math.sin(k * t + phase) for k, a, phase in harmonics))
+        points.append((cx + r * math.cos(t), cy + r * math.sin(t)))
+    return points
+
+
+def _gradient(spec: dict[str, Any], w: int, h: int) -> Image.Image:
+    """Uneven paper tone as a darkness map: yellowed edges all round, or a lid shadow fading
+    in from one side, reaching ``reach`` of the page."""
+    cells_w, cells_h = w // 16 + 2, h // 16 + 2
+    small = Image.new("L", (cells_w, cells_h), 0)
+    values = []
+    for j in range(cells_h):
+        for i in range(cells_w):
+            fx, fy = i / (cells_w - 1), j / (cells_h - 1)
+            distance = {"left": fx, "right": 1 - fx, "top": fy, "bottom": 1 - fy}.get(
+                spec["kind"], min(fx, 1 - fx, fy * h / w, (1 - fy) * h / w))
+            values.append(round(spec["depth"] * max(0.0, 1 - distance / spec["reach"]) ** 1.5))
+    small.putdata(values)
+    return small.resize((w, h), Image.Resampling.BILINEAR)
+
+
+def _stain(img: Image.Image, params: dict[str, Any], dpi: int) -> Image.Image:
+    """Tea or water blots with a darker tide-line rim, and/or a paper-tone gradient."""
+    scale = dpi / 300
+    w, h = img.size
+    darkness = Image.new("L", (w, h), 0)
+    for blot in params["blots"]:
+        layer = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(layer)
+        outline = _blot_outline(blot, w, h, dpi)
+        draw.polygon(outline, fill=blot["interior"])
+        draw.line(outline + outline[:1], fill=blot["rim"],
+                  width=max(2, round(blot["rim_mm"] / 25.4 * dpi)), joint="curve")
+        layer = layer.filter(ImageFilter.GaussianBlur(2.5 * scale))
+        darkness = ImageChops.lighter(darkness, layer)
+    if params["gradient"]:
+        darkness = ImageChops.add(darkness, _gradient(params["gradient"], w, h))
+    return _darken(img, darkness, (0.75, 1.0, 1.6))
+
+
+def _fade(img: Image.Image, params: dict[str, Any]) -> Image.Image:
+    """Grey type on greyish paper: the page's own ink and paper levels (1st and 50th
+    percentiles) are mapped linearly onto ``params['ink']`` and ``params['paper']``."""
+    histogram = img.convert("L").histogram()
+    paper_now = _percentile(histogram, 0.5)
+    ink_now = _percentile(histogram, 0.01)
+    if paper_now - ink_now < 60:  # nearly blank: assume full-strength ink
+        ink_now = max(0, paper_now - 233)
+    ink, paper = params["ink"], params["paper"]
+    tints = (0, 4, 14) if img.mode == "RGB" else (0,)  # old paper goes yellow
+    lut: list[int] = []
+    for tint in tints:
+        top = paper - tint
+        lut += [max(0, min(255, round(ink + (top - ink) * (v - ink_now)
+                                      / (paper_now - ink_now)))) for v in range(256)]
+    return img.point(lut)
+
+
+def _roughen_paper(img: Image.Image, rough: dict[str, Any], dpi: int,
+                   back: Image.Image | None = None) -> Image.Image:
+    """Damage made on the paper itself (copier drum, toner, carbon, age), upright, before
+    scanning. ``back`` is the reverse side's page, for show-through."""
     rng = random.Random(rough["seed"])
     scale = dpi / 300
     w, h = img.size
     bands = img.getbands()
+    if "show_through" in rough["damage"]:
+        if back is None:
+            raise ValueError("show_through needs the back page's image")
+        img = _show_through(img, rough["show_through"], back, dpi)
+    if "stain" in rough["damage"]:
+        img = _stain(img, rough["stain"], dpi)
     if "broken_strokes" in rough["damage"]:
         # Low toner: ink faded, and patchy — blotches where strokes break up.
         ink = rough["ink"]
@@ -2511,6 +2656,10 @@ def _roughen_paper(img: Image.Image, rough: dict[str, Any], dpi: int) -> Image.I
     if "carbon_blur" in rough["damage"]:
         img = img.filter(ImageFilter.GaussianBlur(rough["blur_px"] * scale))
         img = img.point([round(70 + v * (230 - 70) / 255) for v in range(256)] * len(bands))
+    if "faded" in rough["damage"]:
+        # After the other ink and paper damage, so the page ends at the planned levels; the
+        # copier's streaks and specks below stay dark.
+        img = _fade(img, rough["faded"])
     draw = ImageDraw.Draw(img)
     for position, width, level in rough.get("streaks", []):
         x = round(position * w)
@@ -2561,8 +2710,10 @@ def _roughen_scan(img: Image.Image, rough: dict[str, Any]) -> Image.Image:
     return img
 
 
-def degrade(img: Image.Image, deg: dict[str, Any], dpi: int, colour: bool) -> Image.Image:
-    """Apply the planned degradations to a rendered page (upright) and rotate it."""
+def degrade(img: Image.Image, deg: dict[str, Any], dpi: int, colour: bool,
+            back: Image.Image | None = None) -> Image.Image:
+    """Apply the planned degradations to a rendered page (upright) and rotate it. ``back`` is
+    the page printed on the reverse side (needed only for rough show-through)."""
     rng = random.Random(deg["noise_seed"])
     scale = dpi / 300
     if not colour:
@@ -2611,7 +2762,7 @@ def degrade(img: Image.Image, deg: dict[str, Any], dpi: int, colour: bool) -> Im
             else:
                 draw.line((0, h - 1 - k, w, h - 1 - k), fill=fill)
     if deg.get("rough"):
-        img = _roughen_paper(img, deg["rough"], dpi)
+        img = _roughen_paper(img, deg["rough"], dpi, back)
     if deg["skew_deg"]:
         img = img.rotate(deg["skew_deg"], resample=Image.Resampling.BICUBIC, expand=False,
                          fillcolor=bg)
@@ -2635,12 +2786,17 @@ def bilevel(img: Image.Image, threshold: int = 165) -> Image.Image:
 
 
 def encode(images: list[Image.Image], fmt: str, encoding: str, dpi: int,
-           scanned: dt.datetime) -> bytes:
-    """Encode degraded page images as one file of the given format and encoding."""
+           scanned: dt.datetime, thresholds: Sequence[int] | None = None) -> bytes:
+    """Encode degraded page images as one file of the given format and encoding.
+
+    ``thresholds``: per page, the grey level a bilevel encoding cuts at (165 when not given).
+    """
     buf = io.BytesIO()
     res = (dpi, dpi)
+    cuts = list(thresholds) if thresholds is not None else [165] * len(images)
     if fmt == "tiff":
-        frames = ([bilevel(i) for i in images] if encoding == "ccitt-g4"
+        frames = ([bilevel(i, t) for i, t in zip(images, cuts, strict=True)]
+                  if encoding == "ccitt-g4"
                   else [i.convert("L") for i in images])
         compression = "group4" if encoding == "ccitt-g4" else "tiff_lzw"
         frames[0].save(buf, "TIFF", save_all=True, append_images=frames[1:],
@@ -2652,10 +2808,10 @@ def encode(images: list[Image.Image], fmt: str, encoding: str, dpi: int,
         images[0].convert("L").save(buf, "PNG", dpi=res, optimize=True)
     elif fmt == "pdf":
         parts = []
-        for img in images:
+        for img, cut in zip(images, cuts, strict=True):
             part = io.BytesIO()
             if encoding == "ccitt-g4":
-                bilevel(img).save(part, "TIFF", compression="group4", dpi=res)
+                bilevel(img, cut).save(part, "TIFF", compression="group4", dpi=res)
             else:
                 img.convert("L").save(part, "JPEG", quality=JPEG_QUALITY, dpi=res,
                                       optimize=True)
@@ -2711,10 +2867,12 @@ def select_templates(patterns: str | None) -> dict[str, list[str]]:
     return grouped
 
 
-def plan(count: int, seed: int, patterns: str | None, rough: float = 0.0) -> list[Planned]:
+def plan(count: int, seed: int, patterns: str | None, rough: float = 0.0,
+         damage: Sequence[str] = ROUGH_DAMAGE) -> list[Planned]:
     """Decide every document's template, content, format and degradations.
 
-    ``rough`` is the share of pages (0-1) given heavy damage on top of the ordinary wear.
+    ``rough`` is the share of pages (0-1) given heavy damage on top of the ordinary wear,
+    drawn from the kinds in ``damage``.
     """
     grouped = select_templates(patterns)
     kinds = list(grouped)
@@ -2743,7 +2901,7 @@ def plan(count: int, seed: int, patterns: str | None, rough: float = 0.0) -> lis
             rrng = random.Random(f"s4-samples/{seed}/{item.index}/rough")
             for deg in item.degradations:
                 if rrng.random() < rough:
-                    deg["rough"] = plan_rough(rrng)
+                    deg["rough"] = plan_rough(rrng, damage)
                     deg["rotation"] = deg["rough"]["rotation"]
     return planned
 
@@ -2760,6 +2918,29 @@ def ensure_rotations(planned: list[Planned], rng: random.Random) -> None:
                 rng.choice(upright)["rotation"] = angle
 
 
+# The manifest's words for the levels. Without rough pages the text stays as it was before the
+# old-file damage kinds were added, so ``--rough 0`` output is byte-identical to earlier runs.
+LEVEL_CONVENTION_NO_ROUGH = (
+    "per page: clean (skew and paper tone only), office (ordinary wear: faint ink, blur, "
+    "speckle, JPEG, shadows, folds) or rough (photocopier streaks, heavy speckle, broken "
+    "strokes, heavy JPEG, fax, carbon blur)")
+LEVEL_CONVENTION = (
+    "per page: clean (skew and paper tone only), office (ordinary wear: faint ink, blur, "
+    "speckle, JPEG, shadows, folds) or rough (two to four heavy kinds of damage, listed in "
+    "rough_damage: " + ", ".join(ROUGH_DAMAGE) + ")")
+ROUGH_CONVENTIONS = {
+    "rough_params": "per rough page, the parameters of its damage: streaks [position 0-1 "
+                    "across, width px at 300 dpi, grey level]; speckle_dots; ink (broken "
+                    "strokes, share of full ink); jpeg_q; fax_noise; blur_px (carbon); "
+                    "show_through {template and content_seed of the back page, ink 0-1, "
+                    "blur_px, offset_mm}; stain {blots [x, y as page fractions, radius_mm, "
+                    "interior and rim: grey levels darker than the paper], gradient {kind: "
+                    "yellowed_edges or the lid-shadow side, depth in grey levels, reach as a "
+                    "page fraction}}; faded {ink and paper grey levels, bilevel_threshold "
+                    "used when the page is stored as CCITT G4}",
+}
+
+
 def clean_output(out: Path) -> None:
     """Remove files from a previous run (only names this script writes)."""
     for path in sorted(out.glob("scan_*")):
@@ -2770,33 +2951,47 @@ def clean_output(out: Path) -> None:
         manifest.unlink()
 
 
+def render_back(renderer: Renderer, spec: dict[str, Any]) -> Image.Image:
+    """The page printed on the reverse side of a show-through page (upright, not mirrored)."""
+    rng = random.Random(f"s4-samples/back/{spec['content_seed']}")
+    doc = Doc(rng, choose_house(rng))
+    image, _ = renderer.render(TEMPLATES[spec["template"]](doc)[0])
+    return image
+
+
 def generate(out: Path, count: int, seed: int, dpi: int, patterns: str | None,
-             font_mode: str, quiet: bool = False, rough: float = 0.0) -> dict[str, Any]:
+             font_mode: str, quiet: bool = False, rough: float = 0.0,
+             damage: Sequence[str] = ROUGH_DAMAGE) -> dict[str, Any]:
     """Write ``count`` documents, their ground truth and the manifest into ``out``."""
     fonts = FontBook(font_mode)
     renderer = Renderer(fonts, dpi)
     out.mkdir(parents=True, exist_ok=True)
     clean_output(out)
     documents = []
-    for item in plan(count, seed, patterns, rough):
+    for item in plan(count, seed, patterns, rough, damage):
         name = f"scan_{item.index + 1:04d}"
         colour = item.encoding.endswith("colour")
-        images, texts, page_info = [], [], []
+        images, texts, page_info, thresholds = [], [], [], []
         for number, (page, deg) in enumerate(zip(item.pages, item.degradations, strict=True),
                                              1):
             upright, lines = renderer.render(page)
-            img = degrade(upright, deg, dpi, colour)
+            damage_done = deg["rough"] if deg.get("rough") else {}
+            back = (render_back(renderer, damage_done["show_through"])
+                    if "show_through" in damage_done else None)
+            img = degrade(upright, deg, dpi, colour, back)
             images.append(img)
+            thresholds.append(damage_done.get("faded", {}).get("bilevel_threshold", 165))
             texts.append("\n".join(lines))
             info = {k: v for k, v in deg.items() if k not in ("noise_seed", "paper", "rough")}
             info["level"] = page_level(deg)
             if deg.get("rough"):
                 info["rough_damage"] = deg["rough"]["damage"]
+                info["rough_params"] = rough_params(deg["rough"])
             info["paper_tone"] = list(deg["paper"]) if colour else deg["paper"][0]
             page_info.append({"page": number, "width_px": img.width, "height_px": img.height,
                               "words": sum(len(line.split()) for line in lines), **info})
         scanned = dt.datetime(2025, 3, 3, 9, 0) + dt.timedelta(minutes=7 * item.index)
-        data = encode(images, item.fmt, item.encoding, dpi, scanned)
+        data = encode(images, item.fmt, item.encoding, dpi, scanned, thresholds)
         file_name = name + EXTENSIONS[item.fmt]
         (out / file_name).write_bytes(data)
         (out / f"{name}.gt.txt").write_text("\f".join(texts) + "\n", encoding="utf-8")
@@ -2829,6 +3024,7 @@ def generate(out: Path, count: int, seed: int, dpi: int, patterns: str | None,
         "dpi": dpi,
         "templates": patterns or "*",
         "rough": rough,
+        **({"rough_kinds": list(damage)} if rough else {}),
         "fonts": sorted(fonts.used),
         "conventions": {
             "rotation": "degrees the page content is turned counter-clockwise in the stored "
@@ -2840,10 +3036,9 @@ def generate(out: Path, count: int, seed: int, dpi: int, patterns: str | None,
             "ground_truth": "UTF-8 text, one printed line per line, pages separated by a form "
                             "feed (\\f), words separated by single spaces",
             "date": "ISO 8601 date of the document, or null when it has none",
-            "level": "per page: clean (skew and paper tone only), office (ordinary wear: "
-                     "faint ink, blur, speckle, JPEG, shadows, folds) or rough (photocopier "
-                     "streaks, heavy speckle, broken strokes, heavy JPEG, fax, carbon blur)",
+            "level": LEVEL_CONVENTION if rough else LEVEL_CONVENTION_NO_ROUGH,
             "fiction": "all names, addresses, organisations and references are fictional",
+            **(ROUGH_CONVENTIONS if rough else {}),
         },
         "documents": documents,
     }
@@ -2870,8 +3065,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="'portable' uses only fonts-dejavu-core (reproducible anywhere); "
                              "'system' prefers URW/Liberation fonts when installed")
     parser.add_argument("--rough", type=float, default=0.0,
-                        help="share of pages (0-1) given heavy damage: streaks, speckle, broken "
-                             "strokes, heavy JPEG, fax, carbon blur (0; other pages unchanged)")
+                        help="share of pages (0-1) given heavy damage, two to four kinds each: "
+                             "streaks, speckle, broken strokes, heavy JPEG, fax, carbon blur, "
+                             "show-through, stain, faded (0; other pages unchanged)")
+    parser.add_argument("--damage", default=",".join(ROUGH_DAMAGE),
+                        help="comma-separated kinds rough pages draw from (default: all of "
+                             + ", ".join(ROUGH_DAMAGE) + ")")
     parser.add_argument("--list-templates", action="store_true",
                         help="print the template ids and exit")
     parser.add_argument("--quiet", action="store_true", help="do not list files as written")
@@ -2880,6 +3079,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--count must be positive and --dpi between 72 and 1200")
     if not 0 <= args.rough <= 1:
         parser.error("--rough must be between 0 and 1")
+    args.damage = tuple(k.strip() for k in args.damage.split(",") if k.strip())
+    unknown = sorted(set(args.damage) - set(ROUGH_DAMAGE))
+    if unknown or not args.damage:
+        parser.error(f"--damage: unknown kind(s) {', '.join(unknown) or '(none given)'}; "
+                     f"choose from {', '.join(ROUGH_DAMAGE)}")
     return args
 
 
@@ -2891,7 +3095,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{template:42} {(func.__doc__ or '').strip()}")
         return 0
     manifest = generate(args.out, args.count, args.seed, args.dpi, args.templates, args.fonts,
-                        args.quiet, args.rough)
+                        args.quiet, args.rough, args.damage)
     total = sum(d["bytes"] for d in manifest["documents"])
     pages = sum(d["pages"] for d in manifest["documents"])
     if not args.quiet:
