@@ -183,8 +183,8 @@ def remove_streaks(image: Image.Image, dpi: float = 300) -> tuple[Image.Image, i
 # within a letter's width of the word it belongs to, so it keeps its company and stays.
 _TINY_SPECK_300DPI = 14
 _ISOLATED_SPECK_300DPI = 80
-_SPECK_REACH_300DPI = (10, 30)  # up and down, either side
-_SPECK_COMPANY_300DPI = 30
+_SPECK_REACH_300DPI = (10, 20)  # up and down, either side
+_SPECK_COMPANY_300DPI = 20
 
 
 def despeckle(image: Image.Image, dpi: float = 300, isolated: bool = True) -> Image.Image:
