@@ -36,7 +36,13 @@ from ocrmypdf.pluginspec import OrientationConfidence
 from PIL import Image
 
 from s4.imagefilters import remove_streaks
-from s4.ocr_repair import RepairSettings, attempt_record, dictionary, hocr_text, read_cleaned
+from s4.ocr_repair import (
+    RepairSettings,
+    attempt_record,
+    dictionary,
+    further_readings,
+    hocr_text,
+)
 from s4.page_geometry import deskew_angle, reduced_grey, reduction_factor, upright_check
 
 log = logging.getLogger("s4.ocr_engine")
@@ -196,18 +202,17 @@ class S4TesseractEngine(TesseractOcrEngine):
         payload: dict = {"confidence": mean, "words": words, "ocr_runs": 1}
         if repair.below and (mean is None or mean < repair.below):
             known = dictionary(repair.language)
-            attempts = [attempt_record("first", first_hocr, known)]
-            second = read_cleaned(Path(input_file), repair.language,
-                                  options.tesseract.timeout or 180)
-            payload["ocr_runs"] = 2
-            if second is not None:
-                attempts.append(attempt_record("cleaned", second, known))
-            kept = max(attempts, key=lambda a: a["score"])
+            readings = [(attempt_record("first", first_hocr, known), first_hocr)]
+            further, runs = further_readings(Path(input_file), repair.language,
+                                             options.tesseract.timeout or 180, known)
+            readings += further
+            payload["ocr_runs"] = 1 + runs
+            kept, kept_hocr = max(readings, key=lambda reading: reading[0]["score"])
             if kept["attempt"] != "first":
-                Path(output_hocr).write_text(second, encoding="utf-8")
-                Path(output_text).write_text(hocr_text(second), encoding="utf-8")
-                payload["confidence"], payload["words"] = hocr_confidence(second)
-            payload["attempts"] = attempts
+                Path(output_hocr).write_text(kept_hocr, encoding="utf-8")
+                Path(output_text).write_text(hocr_text(kept_hocr), encoding="utf-8")
+                payload["confidence"], payload["words"] = hocr_confidence(kept_hocr)
+            payload["attempts"] = [record for record, _ in readings]
             payload["kept"] = kept["attempt"]
         _sink("page", page, payload)
 
