@@ -8,9 +8,11 @@ ocrmypdf's own Tesseract engine, so OCR itself is unchanged:
 * ``get_orientation`` first reads the page's densest band of lines quickly
   (``s4.page_geometry.upright_check``); a band that gives enough confident dictionary words
   proves the page upright and Tesseract's orientation detector is not run at all. Other
-  pages go to the detector, on a copy reduced to about 150 dpi; where it is unsure (sparse
-  or noisy pages, often wrongly answered or not at all), S4 compares a quick recognition of
-  a reduced copy at 0/90/180/270° and takes the orientation that reads best.
+  pages go to the detector, on a copy reduced to about 150 dpi, and its answer is checked by
+  reading the band turned that way (for "upright", turned upside down: the detector does
+  take upside-down pages for upright, and then every word is garbled). Where it is unsure
+  or its turn does not read, S4 compares a quick recognition of a reduced copy at
+  0/90/180/270° and takes the orientation that reads best.
 * ``get_deskew`` measures the skew with a projection profile of the ink on the reduced copy
   (``s4.page_geometry.deskew_angle``), a tenth of the cost of Tesseract's layout analysis
   and closer to the true angle on the benchmark pages; pages without lines of text to go by
@@ -54,6 +56,24 @@ _UNSURE_BELOW = 5.0  # Tesseract OSD confidence under which S4 double-checks
 # Below this many degrees a page is left as it is (the turn would move no pixel that
 # matters, and an unturned image is cheaper to write).
 _LEVEL_ENOUGH_DEGREES = 0.05
+
+
+def _turned(image: Image.Image, counter_clockwise: int) -> Image.Image:
+    """The image turned by a multiple of 90° counter-clockwise, keeping its resolution."""
+    turns = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+             270: Image.Transpose.ROTATE_270}
+    turned = image.transpose(turns[counter_clockwise % 360])
+    turned.info.update(image.info)
+    return turned
+
+
+def _decided(page: int, angle: int, method: str, record: dict,
+             confidence: float = 15.0) -> OrientationConfidence:
+    """Record how the page's orientation was decided and return it to ocrmypdf. 15 is
+    Tesseract's "very confident": enough to pass any rotate threshold."""
+    _sink("orientation", page, {**record, "method": method, "angle": angle,
+                                "confidence": confidence})
+    return OrientationConfidence(angle=angle, confidence=confidence)
 
 
 def _languages(options) -> str:
@@ -140,37 +160,42 @@ def measured_on_reduced_copy(input_file: Path, measure) -> object:
 class S4TesseractEngine(TesseractOcrEngine):
     @staticmethod
     def get_orientation(input_file: Path, options) -> OrientationConfidence:
+        """Which way up the page is, in Tesseract's sense (degrees counter-clockwise).
+
+        A band that reads well proves the page upright. Otherwise the orientation detector
+        answers, and its answer is checked by reading the band turned that way (for
+        "upright", turned upside down: a page upside down that the detector took for
+        upright is the worst case, every word garbled). Where the detector is unsure, or
+        its turn does not read, the four turns of a reduced page are compared."""
         page = _page_number(Path(input_file))
-        with Image.open(input_file) as preview:
-            quick = upright_check(preview, dictionary(_languages(options)),
-                                  _languages(options))
+        languages = _languages(options)
+        known = dictionary(languages)
+        with Image.open(input_file) as opened:
+            preview = opened.convert("L")
+            preview.info.update(opened.info)
+        quick = upright_check(preview, known, languages)
+        record: dict = {"quick_read_words": quick.dictionary_words}
         if quick.upright:
-            # 15 is Tesseract's "very confident": the page is left as it lies.
-            _sink("orientation", page, {
-                "method": "quick_read", "dictionary_words": quick.dictionary_words,
-                "angle": 0, "confidence": 15.0})
-            return OrientationConfidence(angle=0, confidence=15.0)
+            return _decided(page, 0, "quick_read", record)
         try:
             detected = measured_on_reduced_copy(
                 Path(input_file), lambda path: TesseractOcrEngine.get_orientation(path, options))
         except Exception as exc:  # OSD gives up on very sparse pages
             log.debug("page %s: orientation detection failed: %s", page, exc)
             detected = OrientationConfidence(angle=0, confidence=0.0)
-        result = detected
-        checked = False
-        if detected.confidence < _UNSURE_BELOW:
-            checked = True
-            clockwise, margin = best_orientation(Path(input_file))
-            if margin >= 2:
-                # ocrmypdf speaks Tesseract's "Orientation in degrees" (counter-clockwise).
-                # 15 is Tesseract's "very confident": enough to pass the rotate threshold.
-                result = OrientationConfidence(angle=(360 - clockwise) % 360, confidence=15.0)
-        _sink("orientation", page, {
-            "method": "detector", "quick_read_words": quick.dictionary_words,
-            "osd_angle": detected.angle, "osd_confidence": detected.confidence,
-            "double_checked": checked, "angle": result.angle, "confidence": result.confidence,
-        })
-        return result
+        record |= {"osd_angle": detected.angle, "osd_confidence": detected.confidence}
+        if detected.confidence >= _UNSURE_BELOW:
+            check_turn = detected.angle or 180
+            if upright_check(_turned(preview, check_turn), known, languages).upright:
+                method = "detector_checked" if detected.angle else "quick_read_upside_down"
+                return _decided(page, check_turn, method, record)
+            if detected.angle == 0:  # an upright page too rough for the band to read
+                return _decided(page, 0, "detector", record, detected.confidence)
+        clockwise, margin = best_orientation(Path(input_file))
+        if margin >= 2:
+            # ocrmypdf speaks Tesseract's "Orientation in degrees" (counter-clockwise).
+            return _decided(page, (360 - clockwise) % 360, "four_turns", record)
+        return _decided(page, detected.angle, "detector", record, detected.confidence)
 
     @staticmethod
     def get_deskew(input_file: Path, options) -> float:

@@ -88,3 +88,26 @@ def test_an_upside_down_page_still_goes_to_the_detector_and_is_turned(tmp_path, 
     assert outcome.pages[0]["rotation"] == 180
     assert "council tax bill" in outcome.pages[0]["text"]
     assert outcome.pages[0]["confidence"] >= 80
+
+
+def test_an_upside_down_page_the_detector_takes_for_upright_is_still_turned(
+        tmp_path, monkeypatch):
+    """Tesseract's orientation detector is sometimes confidently wrong; the band reading
+    turned upside down catches the case that garbles every word."""
+    from ocrmypdf.builtin_plugins.tesseract_ocr import TesseractOcrEngine
+    from ocrmypdf.pluginspec import OrientationConfidence
+
+    asked = []
+
+    def wrong_but_sure(input_file, options):
+        asked.append(input_file)
+        return OrientationConfidence(angle=0, confidence=10.0)
+
+    monkeypatch.setattr(TesseractOcrEngine, "get_orientation", staticmethod(wrong_but_sure))
+    scan = tmp_path / "in" / "upside-down.png"
+    scan.parent.mkdir()
+    page(180).save(scan, dpi=(150, 150))
+    outcome, _ = run(tmp_path, scan, "fooled", monkeypatch, repair_below=80)
+    assert asked  # the detector was asked (the band did not prove the page upright) ...
+    assert outcome.pages[0]["rotation"] == 180  # ... and its wrong answer was not taken
+    assert "council tax bill" in outcome.pages[0]["text"]
