@@ -45,7 +45,20 @@ from s4.ocr_repair import (
     further_readings,
     hocr_text,
 )
-from s4.page_geometry import deskew_angle, reduced_grey, reduction_factor, upright_check
+from s4.page_geometry import (
+    deskew_angle,
+    ink_share,
+    reduced_grey,
+    reduction_factor,
+    upright_check,
+)
+
+try:  # ocrmypdf's own test of "nothing read this image's pixels yet" (ocrmypdf >= 17)
+    from ocrmypdf.imageops import has_decoded_pixels
+except ImportError:  # older ocrmypdf writes the OCR image again anyway
+
+    def has_decoded_pixels(image: Image.Image) -> bool:
+        return True
 
 log = logging.getLogger("s4.ocr_engine")
 
@@ -74,6 +87,16 @@ def _decided(page: int, angle: int, method: str, record: dict,
     _sink("orientation", page, {**record, "method": method, "angle": angle,
                                 "confidence": confidence})
     return OrientationConfidence(angle=angle, confidence=confidence)
+
+
+# A page with marks on less than this share of it, where Tesseract read no word at all, is
+# blank (a duplex back, a divider): reading it again finds nothing either.
+_BLANK_INK_SHARE = 0.002
+
+
+def _blank(image_path: Path) -> bool:
+    with Image.open(image_path) as image:
+        return ink_share(image) < _BLANK_INK_SHARE
 
 
 def _languages(options) -> str:
@@ -225,7 +248,8 @@ class S4TesseractEngine(TesseractOcrEngine):
         mean, words = hocr_confidence(first_hocr)
         repair = RepairSettings.from_environment()
         payload: dict = {"confidence": mean, "words": words, "ocr_runs": 1}
-        if repair.below and (mean is None or mean < repair.below):
+        if repair.below and (mean is None or mean < repair.below) and not (
+                mean is None and _blank(Path(input_file))):
             known = dictionary(repair.language)
             readings = [(attempt_record("first", first_hocr, known), first_hocr)]
             further, runs = further_readings(Path(input_file), repair.language,
@@ -256,12 +280,19 @@ def filter_ocr_image(page, image: Image.Image) -> Image.Image:
     if not RepairSettings.from_environment().below:
         return image
     dpi = image.info.get("dpi", (300, 300))
-    cleaned, streaks = remove_streaks(image, float(dpi[0]))
-    if streaks:
-        _sink("filter", page.pageno + 1, {"streaks_removed": streaks})
-        if image.mode not in ("L", "1"):
-            cleaned = cleaned.convert(image.mode)
-    return cleaned
+    if getattr(image, "filename", None) and not has_decoded_pixels(image):
+        # Looked for on a copy of its own: ocrmypdf links the file Tesseract reads instead
+        # of writing it again (about 0.2 s a page) when nothing decoded this image.
+        with Image.open(image.filename) as separate:
+            cleaned, streaks = remove_streaks(separate, float(dpi[0]))
+            if streaks:
+                cleaned.load()
+    else:
+        cleaned, streaks = remove_streaks(image, float(dpi[0]))
+    if not streaks:
+        return image
+    _sink("filter", page.pageno + 1, {"streaks_removed": streaks})
+    return cleaned.convert(image.mode) if image.mode not in ("L", "1") else cleaned
 
 
 @hookimpl

@@ -68,6 +68,12 @@ def ink_mask(grey: np.ndarray) -> np.ndarray:
     return grey.astype(np.int16) < local.astype(np.int16) - margin
 
 
+def ink_share(image: Image.Image) -> float:
+    """The share of the page (reduced copy) that is marks on the paper."""
+    grey, _ = reduced_grey(image)
+    return float(ink_mask(np.asarray(grey)).mean())
+
+
 def row_sharpness(along: np.ndarray, across: np.ndarray, angles_degrees: np.ndarray,
                   rows_per_pixel: int = 1) -> np.ndarray:
     """For each angle, how spiky the ink's row histogram is (sum of squared row counts).

@@ -323,3 +323,18 @@ def test_orientation_is_measured_on_a_reduced_copy_and_the_page_comes_out_straig
     Image.fromarray(page_image(outcome.output_pdf)).save(straightened, dpi=(300, 300))
     assert abs(skew_degrees(straightened)) < 0.5
     assert cer(outcome.pages[0]["text"]) < 0.02
+
+
+def test_a_blank_page_is_not_read_again(tmp_path, monkeypatch):
+    """No word on a page with hardly a mark on it: a second reading would find none either
+    (a duplex back or a divider cost three readings before)."""
+    from PIL import Image
+
+    scan = tmp_path / "in" / "blank.png"
+    scan.parent.mkdir(parents=True)
+    blank = Image.new("L", (1240, 1754), 250)
+    ImageDraw.Draw(blank).rectangle((600, 900, 606, 906), fill=0)  # one dust mark
+    blank.save(scan, dpi=(150, 150))
+    outcome, calls = run(tmp_path, scan, "blank", monkeypatch, repair_below=80)
+    assert outcome.pages[0]["confidence"] is None
+    assert len(calls) == 1 and outcome.pages[0]["ocr_attempts"] is None

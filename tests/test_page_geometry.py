@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -111,3 +112,30 @@ def test_an_upside_down_page_the_detector_takes_for_upright_is_still_turned(
     assert asked  # the detector was asked (the band did not prove the page upright) ...
     assert outcome.pages[0]["rotation"] == 180  # ... and its wrong answer was not taken
     assert "council tax bill" in outcome.pages[0]["text"]
+
+
+def test_the_ocr_copy_of_a_page_without_streaks_is_not_decoded_again(tmp_path, monkeypatch):
+    """ocrmypdf links the file Tesseract reads instead of writing it again when nothing
+    decoded the image; S4's streak check must look at a copy of its own to keep that."""
+    from types import SimpleNamespace
+
+    from ocrmypdf.imageops import has_decoded_pixels
+
+    from s4.ocr_engine import filter_ocr_image
+    from s4.ocr_repair import REPAIR_ENV, repair_environment
+
+    monkeypatch.setenv(REPAIR_ENV, repair_environment(80, ["eng"]))
+    no_options = SimpleNamespace(options=SimpleNamespace(), pageno=0)
+    clean = tmp_path / "clean.png"
+    page().save(clean, dpi=(150, 150))
+    with Image.open(clean) as opened:
+        assert filter_ocr_image(page=no_options, image=opened) is opened
+        assert not has_decoded_pixels(opened)
+    streaked = tmp_path / "streaked.png"
+    image = page()
+    ImageDraw.Draw(image).rectangle((600, 0, 602, image.height), fill=30)
+    image.save(streaked, dpi=(150, 150))
+    with Image.open(streaked) as opened:
+        cleaned = filter_ocr_image(page=no_options, image=opened)
+        assert cleaned is not opened
+        assert (np.asarray(cleaned)[:, 598:606] < 128).mean() < 0.05  # the streak is gone
