@@ -191,6 +191,8 @@ class Line:
     def collect(self, timeout: float | None) -> int:
         """Record finished OCR work; returns how many documents finished."""
         events = self.executor.poll(timeout)
+        if events:
+            self.fill()  # the freed workers start on the next documents while these are recorded
         for event in events:
             doc_id = event.job.doc_id
             if isinstance(event, JobDone):
