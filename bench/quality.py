@@ -138,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=16, help="documents per seed")
     parser.add_argument("--rough", type=float, default=0.5, help="share of rough pages")
-    parser.add_argument("--seeds", default="21", help="comma-separated corpus seeds")
+    parser.add_argument("--seeds", default="21,22", help="comma-separated corpus seeds")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".bench" / "quality")
     args = parser.parse_args()
 
