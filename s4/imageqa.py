@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from s4.page_geometry import row_sharpness
+from s4.page_geometry import ink_mask, page_levels, row_sharpness
 
 if TYPE_CHECKING:
     from s4.config import ImageQaSettings
@@ -59,22 +59,6 @@ class PageMeasures:
 
 
 _STROKE_WINDOW = 7  # pixels of the render (under 2 mm): wider than a pen stroke
-
-
-def _local_paper(grey: np.ndarray) -> np.ndarray:
-    """The paper's level right around each pixel: the brightest pixel within a few pixels.
-    A pen stroke is narrower than that window, so it stands out against the paper; a
-    scanner lid's shadow or a tinted margin changes slowly, so it is paper, however dark."""
-    from scipy import ndimage
-
-    return ndimage.maximum_filter(grey, size=_STROKE_WINDOW)
-
-
-def _ink_mask(grey: np.ndarray, paper: float, ink: float) -> np.ndarray:
-    """Pixels that are marks on the paper: darker than their surroundings by half the
-    page's ink-to-paper difference, and by a clear margin (so grain is not ink)."""
-    margin = max((paper - ink) / 2, 25)
-    return grey.astype(np.int16) < _local_paper(grey).astype(np.int16) - margin
 
 
 def estimate_skew(mask: np.ndarray) -> float | None:
@@ -133,9 +117,8 @@ def _edge_touches(mask: np.ndarray) -> dict[str, float]:
 
 def measure(grey: np.ndarray, width_in: float, height_in: float) -> PageMeasures:
     """Measure one rendered page (a 2-D uint8 array)."""
-    paper = float(np.percentile(grey, 90))
-    ink = float(np.percentile(grey, 0.5))
-    mask = _ink_mask(grey, paper, ink)
+    paper, ink = page_levels(grey)
+    mask = ink_mask(grey, _STROKE_WINDOW, (paper, ink))
     return PageMeasures(
         paper=paper, ink=ink, ink_share=float(mask.mean()), skew_degrees=estimate_skew(mask),
         edges_touched=_edge_touches(mask), width_in=width_in, height_in=height_in)

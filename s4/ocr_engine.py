@@ -66,8 +66,8 @@ SINK_ENV = "S4_OCR_SINK"
 _WORD = re.compile(r"class=['\"]ocrx_word['\"][^>]*title=['\"][^'\"]*x_wconf (\d+)")
 _PAGE_NUMBER = re.compile(r"(\d+)")
 _UNSURE_BELOW = 5.0  # Tesseract OSD confidence under which S4 double-checks
-# Below this many degrees a page is left as it is (the turn would move no pixel that
-# matters, and an unturned image is cheaper to write).
+# Below this many degrees a page is left as it is: the turn would move no pixel that
+# matters, and ocrmypdf then copies the image instead of resampling it.
 _LEVEL_ENOUGH_DEGREES = 0.05
 
 
@@ -223,16 +223,11 @@ class S4TesseractEngine(TesseractOcrEngine):
     @staticmethod
     def get_deskew(input_file: Path, options) -> float:
         """Degrees to turn the page counter-clockwise to level it (ocrmypdf rotates by it)."""
-        page = _page_number(Path(input_file))
         with Image.open(input_file) as image:
             angle = deskew_angle(image)
-        method = "profile"
         if angle is None:  # no lines of text to go by: Tesseract's layout analysis decides
-            angle, method = TesseractOcrEngine.get_deskew(input_file, options), "tesseract"
-        if abs(angle) < _LEVEL_ENOUGH_DEGREES:
-            angle = 0.0
-        _sink("deskew", page, {"method": method, "degrees": angle})
-        return angle
+            angle = TesseractOcrEngine.get_deskew(input_file, options)
+        return 0.0 if abs(angle) < _LEVEL_ENOUGH_DEGREES else angle
 
     @staticmethod
     def generate_hocr(input_file, output_hocr, output_text, options) -> None:

@@ -56,15 +56,23 @@ def reduced_grey(image: Image.Image) -> tuple[Image.Image, float]:
     return (grey.reduce(factor) if factor > 1 else grey.copy()), dpi / factor
 
 
-def ink_mask(grey: np.ndarray) -> np.ndarray:
-    """Marks on the paper: pixels darker than the paper right around them by a clear margin.
+def page_levels(grey: np.ndarray) -> tuple[float, float]:
+    """(paper, ink): the page's paper grey (90th percentile) and its darkest marks (0.5th)."""
+    return float(np.percentile(grey, 90)), float(np.percentile(grey, 0.5))
 
-    The local paper level is the brightest pixel within a stroke's width, so a lid shadow or
-    a stain is paper, however dark, and a streak running the page's length still shows."""
-    paper = float(np.percentile(grey, 90))
-    ink = float(np.percentile(grey, 0.5))
+
+def ink_mask(grey: np.ndarray, stroke_window: int = _STROKE_WINDOW,
+             levels: tuple[float, float] | None = None) -> np.ndarray:
+    """Marks on the paper: pixels darker than the paper right around them by half the page's
+    ink-to-paper difference, and by a clear margin (so grain is not ink).
+
+    The local paper level is the brightest pixel within ``stroke_window`` pixels, wider than
+    a pen stroke: a stroke stands out against it, while a lid shadow, a tinted margin or a
+    stain changes slowly and is paper, however dark. ``levels``: (paper, ink) if already
+    measured (``page_levels``)."""
+    paper, ink = levels or page_levels(grey)
     margin = max((paper - ink) / 2, 25)
-    local = ndimage.maximum_filter(grey, size=_STROKE_WINDOW)
+    local = ndimage.maximum_filter(grey, size=stroke_window)
     return grey.astype(np.int16) < local.astype(np.int16) - margin
 
 
