@@ -113,15 +113,50 @@ def run_generator(out: Path, *extra: str) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 
-def test_rough_0_reproduces_the_committed_sample_scans_byte_for_byte(tmp_path):
+def page_pixels(path: Path) -> list[np.ndarray]:
+    """Every page of a sample scan as grey pixels (PDF pages rendered at 50 dpi)."""
+    if path.suffix == ".pdf":
+        import pypdfium2
+
+        document = pypdfium2.PdfDocument(path)
+        try:
+            return [np.asarray(page.render(scale=50 / 72, grayscale=True).to_pil().convert("L"),
+                               dtype=np.int16) for page in document]
+        finally:
+            document.close()
+    with Image.open(path) as image:
+        frames = []
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            frames.append(np.asarray(image.convert("L"), dtype=np.int16))
+        return frames
+
+
+def test_rough_0_reproduces_the_committed_sample_scans(tmp_path):
     """samples/scans was made before the old-file kinds existed; ``--rough 0`` (the default)
-    must still make exactly those images and texts (same Pillow/libjpeg/img2pdf versions)."""
-    made = run_generator(tmp_path / "scans", "--count", "12", "--seed", "4")
-    committed = {p.name: p.read_bytes() for p in (ROOT / "samples" / "scans").iterdir()
-                 if p.name.startswith("scan_")}
+    must still make those pages. The texts must be identical; the images must show the same
+    pixels (byte for byte on the same Pillow, libjpeg and img2pdf; compared as pixels so that
+    another encoder version does not fail the suite while a change in what is drawn does)."""
+    made = tmp_path / "scans"
+    run_generator(made, "--count", "12", "--seed", "4")
+    committed = sorted(p for p in (ROOT / "samples" / "scans").iterdir()
+                       if p.name.startswith("scan_"))
     assert len(committed) == 24
-    assert {name: made.get(name) == data for name, data in committed.items()} == {
-        name: True for name in committed}
+    for path in committed:
+        ours = made / path.name
+        assert ours.exists(), path.name
+        if path.suffix == ".txt":
+            assert ours.read_bytes() == path.read_bytes(), path.name
+            continue
+        if ours.read_bytes() == path.read_bytes():
+            continue
+        theirs, mine = page_pixels(path), page_pixels(ours)
+        assert [p.shape for p in mine] == [p.shape for p in theirs], path.name
+        for page_theirs, page_mine in zip(theirs, mine, strict=True):
+            difference = np.abs(page_theirs - page_mine)
+            # An encoder's rounding moves pixels by a few levels; anything drawn differently
+            # (a speck, a stroke, a stain) moves some by far more.
+            assert difference.mean() < 1.0 and (difference > 40).mean() < 1e-4, path.name
 
 
 @pytest.mark.parametrize("rough", ["0", "1"])
