@@ -79,6 +79,23 @@ def write_scan(path: Path, lines: list[str] = LETTER, rotate: int = 0, pages: in
     return path
 
 
+
+def seed_split_stack(db, actor: str, batch_id: str, box: str, source_name: str,
+                     sha256: str, scan_pages: str) -> str:
+    """A scanner's file already split into records (state ``split``), as the line leaves it;
+    returns its id. The batch must exist."""
+    with store_db.transaction(db):
+        stack = store_db.next_doc_id(db)
+        store_db.insert_document(db, actor, {
+            "id": stack, "batch_id": batch_id, "box": box, "position": 1,
+            "source_name": source_name, "source_path": f"/scans/{source_name}",
+            "source_size": 10, "source_mtime": 0.0, "sha256": sha256,
+            "pipeline": "default", "state": store_db.OCR})
+    store_db.update_document(db, stack, actor, "document.split", {},
+                             state=store_db.SPLIT, scan_pages=scan_pages)
+    return stack
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
     home = Home(tmp_path / "s4home")

@@ -15,7 +15,7 @@ import pytest
 
 from s4 import db as store_db
 from s4 import retention
-from tests.conftest import run_s4
+from tests.conftest import run_s4, seed_split_stack
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "scans"
 LONG_AGO = (datetime.now(UTC) - timedelta(days=400)).isoformat(timespec="seconds")
@@ -615,15 +615,7 @@ def test_a_certificate_for_a_box_of_split_records_lists_their_source_file_and_pa
     """Records split from one scanner's file: the certificate (JSON and the signed PDF) names
     that file, its SHA-256, each record's scan pages and the pages left out of it."""
     store_db.ensure_batch(db, "box-st", "default", "box-st", "run", "tester")
-    with store_db.transaction(db):
-        stack = store_db.next_doc_id(db)
-        store_db.insert_document(db, "tester", {
-            "id": stack, "batch_id": "box-st", "box": "box-st", "position": 1,
-            "source_name": "stack-12.pdf", "source_path": "/scans/stack-12.pdf",
-            "source_size": 10, "source_mtime": 0.0, "sha256": "5" * 64,
-            "pipeline": "default", "state": store_db.OCR})
-    store_db.update_document(db, stack, "tester", "document.split", {},
-                             state=store_db.SPLIT, scan_pages="1-5")
+    stack = seed_split_stack(db, "tester", "box-st", "box-st", "stack-12.pdf", "5" * 64, "1-5")
     custody = {"stack_id": stack, "source_file": "stack-12.pdf", "source_sha256": "5" * 64}
     first = _stored_doc(home, db, "box-st", "complaint", scan_pages="2", dropped_pages=(
         '[{"page": 1, "reason": "box cover sheet (box-st)"}, '

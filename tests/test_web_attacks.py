@@ -17,13 +17,12 @@ from s4.config import WebSettings
 from s4.context import HomeContext
 from s4.services import paper
 from s4.web import auth
-from s4.web.app import create_app
 from tests.test_disposal import _stored_doc
 from tests.web_support import (
     PASSWORD,
     ROLE_USERS,
-    Clock,
     add_role_users,
+    desk_with_role_users,
     events,
     post,
     quarantine,
@@ -36,8 +35,7 @@ OP, RM, AU, AD = accounts.OPERATOR, accounts.RECORDS_MANAGER, accounts.AUDITOR, 
 
 @pytest.fixture
 def app(home, db):
-    add_role_users(db)
-    return create_app(home, clock=Clock())
+    return desk_with_role_users(home, db)
 
 
 # --------------------------------------------------------------------------- witness rule

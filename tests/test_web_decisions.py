@@ -13,15 +13,14 @@ from s4 import accounts
 from s4 import db as store_db
 from s4.context import HomeContext
 from s4.services import paper
-from s4.web.app import create_app
+from tests.conftest import seed_split_stack
 from tests.test_disposal import _stored_doc
 from tests.test_qa_sample import _with_pages
 from tests.web_support import (
     PASSWORD,
     ROLE_USERS,
-    Clock,
-    add_role_users,
     csrf_from,
+    desk_with_role_users,
     events,
     pdf_path,
     post,
@@ -37,8 +36,7 @@ OP, RM, AU, AD = accounts.OPERATOR, accounts.RECORDS_MANAGER, accounts.AUDITOR, 
 
 @pytest.fixture
 def app(home, db):
-    add_role_users(db)
-    return create_app(home, clock=Clock())
+    return desk_with_role_users(home, db)
 
 
 def doc(db, doc_id: str) -> dict:
@@ -418,15 +416,7 @@ def test_head_requests_record_no_export_and_draw_no_qa_sample(app, home, db):
 def test_the_document_page_shows_the_chain_of_custody_ocr_attempts_and_page_flags(
         app, home, db):
     store_db.ensure_batch(db, "batch-s", "default", "box-1", "/scans", "test")
-    stack_id = store_db.next_doc_id(db)
-    with store_db.transaction(db):
-        store_db.insert_document(db, "test", {
-            "id": stack_id, "batch_id": "batch-s", "box": "box-1", "position": 1,
-            "source_name": "stack-7.pdf", "source_path": "/scans/stack-7.pdf",
-            "source_size": 1, "source_mtime": 0.0, "sha256": "a" * 64,
-            "pipeline": "default", "state": store_db.OCR})
-    store_db.update_document(db, stack_id, "test", "document.split", {},
-                             state=store_db.SPLIT, scan_pages="1-4")
+    stack_id = seed_split_stack(db, "test", "batch-s", "box-1", "stack-7.pdf", "a" * 64, "1-4")
     child = seed_document(home, db)
     store_db.update_document(
         db, child, "test", "test.custody", {}, stack_id=stack_id, source_file="stack-7.pdf",

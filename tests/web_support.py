@@ -35,6 +35,14 @@ def add_role_users(database) -> None:
         accounts.add_user(database, name, [role], PASSWORD, "test-admin")
 
 
+def desk_with_role_users(home: Home, database):
+    """The desk over ``home``, with an account for every role and a clock the test moves."""
+    from s4.web.app import create_app
+
+    add_role_users(database)
+    return create_app(home, clock=Clock())
+
+
 def seed_document(home: Home, database, box: str = "box-1") -> str:
     """One processed record whose PDF is a real two-page scan (no OCR needed to view it)."""
     pdf = write_scan(home.work / "seed" / "letter.pdf", pages=2)
