@@ -168,12 +168,12 @@ def best_orientation(image_path: Path, timeout: float = 30) -> tuple[int, float]
     return best, scores[best] - runner_up
 
 
-def measured_on_reduced_copy(input_file: Path, measure) -> object:
-    """``measure(path)`` on a copy of the image reduced towards ``MEASURE_DPI``."""
-    with Image.open(input_file) as original:
-        if reduction_factor(original) == 1:
-            return measure(Path(input_file))
-        reduced, dpi = reduced_grey(original)
+def measured_on_reduced_copy(input_file: Path, page: Image.Image, measure) -> object:
+    """``measure(path)`` on a copy of ``page`` (the image in ``input_file``, already open)
+    reduced towards ``MEASURE_DPI``."""
+    if reduction_factor(page) == 1:
+        return measure(Path(input_file))
+    reduced, dpi = reduced_grey(page)
     with tempfile.TemporaryDirectory(prefix="s4-measure-") as folder:
         path = Path(folder) / "reduced.png"
         reduced.save(path, dpi=(dpi, dpi))
@@ -202,7 +202,8 @@ class S4TesseractEngine(TesseractOcrEngine):
             return _decided(page, 0, "quick_read", record)
         try:
             detected = measured_on_reduced_copy(
-                Path(input_file), lambda path: TesseractOcrEngine.get_orientation(path, options))
+                Path(input_file), preview,
+                lambda path: TesseractOcrEngine.get_orientation(path, options))
         except Exception as exc:  # OSD gives up on very sparse pages
             log.debug("page %s: orientation detection failed: %s", page, exc)
             detected = OrientationConfidence(angle=0, confidence=0.0)
