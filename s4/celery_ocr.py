@@ -264,6 +264,12 @@ def _ocr_task(task: Any, payload: dict[str, Any]) -> None:
     heartbeat.start()
     try:
         _push(client, {**base, **_run(client, payload)}, lease)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # The broker went away while the scan was fetched or the outputs stored (a Redis
+        # restart): not the document's fault, so the line sends the job again.
+        log.warning("%s: the broker could not be reached during the job: %s", job, exc)
+        _push(client, {**base, "kind": "lost", "detail": (
+            f"the broker could not be reached during the job ({type(exc).__name__})")}, lease)
     except Exception as exc:  # told to the line, which decides what it means
         log.exception("%s: OCR failed", job)
         _push(client, {**base, "kind": "failed", "error": f"{type(exc).__name__}: {exc}"},

@@ -217,7 +217,7 @@ class CeleryExecutor:
             return None
         job, kind = sent.job, result["kind"]
         where = result.get("worker", "a worker")
-        if kind == "lost":  # the broker restarted between sending and fetching
+        if kind == "lost":  # the broker restarted before or during the job
             log.warning("%s: %s; sending it again", sent.key, result.get("detail"))
             self._send(sent)
             return None
